@@ -1,0 +1,192 @@
+/* mqops: the AMQP methods salvo sends: topology declaration, confirm mode, publish, consume,
+ * cancel, ack and reject. */
+#include "mq_internal.h"
+
+#include "err.h"
+#include "topology.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Convert a topology argument list into an AMQP table using caller storage. */
+static amqp_table_t mq_args_table(const topo_arg *args, amqp_table_entry_t *ents)
+{
+    int n = 0;
+    for (; n < TOPO_ARGS_MAX && args[n].key; n++) {
+        ents[n].key = amqp_cstring_bytes(args[n].key);
+        if (args[n].kind == TOPO_ARG_STR) {
+            ents[n].value.kind = AMQP_FIELD_KIND_UTF8;
+            ents[n].value.value.bytes = amqp_cstring_bytes(args[n].str);
+        } else {
+            ents[n].value.kind = AMQP_FIELD_KIND_I64;
+            ents[n].value.value.i64 = args[n].i;
+        }
+    }
+    return (amqp_table_t){n, ents};
+}
+
+static int mq_check(mq *m, const char *what, const char *name, char *err, size_t cap)
+{
+    amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
+    if (r.reply_type == AMQP_RESPONSE_NORMAL)
+        return ERR_OK;
+    char label[160];
+    snprintf(label, sizeof label, "%s %s", what, name);
+    return mq_fail_reply(m, r, label, err, cap);
+}
+
+int mq_declare_topology(mq *m, char *err, size_t cap)
+{
+    const topology *t = topology_get();
+    amqp_table_entry_t ents[TOPO_ARGS_MAX];
+    int rc = ERR_OK;
+    for (size_t i = 0; i < t->nexchanges && rc == ERR_OK; i++) {
+        const topo_exchange *e = &t->exchanges[i];
+        amqp_exchange_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(e->name),
+                              amqp_cstring_bytes(e->type), 0, 1, 0, 0,
+                              mq_args_table(e->args, ents));
+        rc = mq_check(m, "exchange.declare", e->name, err, cap);
+    }
+    for (size_t i = 0; i < t->nqueues && rc == ERR_OK; i++) {
+        const topo_queue *q = &t->queues[i];
+        amqp_queue_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(q->name), 0, 1, 0, 0,
+                           mq_args_table(q->args, ents));
+        rc = mq_check(m, "queue.declare", q->name, err, cap);
+    }
+    for (size_t i = 0; i < t->nbindings && rc == ERR_OK; i++) {
+        const topo_binding *b = &t->bindings[i];
+        amqp_queue_bind(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(b->dest),
+                        amqp_cstring_bytes(b->source), amqp_cstring_bytes(b->key),
+                        mq_args_table(b->args, ents));
+        rc = mq_check(m, "queue.bind", b->dest, err, cap);
+    }
+    return rc;
+}
+
+int mq_confirm_select(mq *m, int channel)
+{
+    char err[200];
+    if (channel < 1 || channel > 2)
+        return ERR_INVAL;
+    amqp_confirm_select(m->conn, (amqp_channel_t)channel);
+    int rc = mq_check(m, "confirm.select", "", err, sizeof err);
+    if (rc == ERR_OK) {
+        m->confirming[channel] = true;
+        m->pub_seq[channel] = 0;
+    }
+    return rc;
+}
+
+static void mq_fill_props(const mq_msg *msg, amqp_basic_properties_t *p, amqp_table_entry_t *h)
+{
+    memset(p, 0, sizeof *p);
+    if (msg->persistent) {
+        p->_flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
+        p->delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    }
+#define MQ_STR_PROP(field, flag)                                                                   \
+    if (msg->field) {                                                                              \
+        p->_flags |= flag;                                                                         \
+        p->field = amqp_cstring_bytes(msg->field);                                                 \
+    }
+    MQ_STR_PROP(message_id, AMQP_BASIC_MESSAGE_ID_FLAG)
+    MQ_STR_PROP(content_type, AMQP_BASIC_CONTENT_TYPE_FLAG)
+    MQ_STR_PROP(expiration, AMQP_BASIC_EXPIRATION_FLAG)
+    MQ_STR_PROP(user_id, AMQP_BASIC_USER_ID_FLAG)
+#undef MQ_STR_PROP
+    if (msg->timestamp_s) {
+        p->_flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+        p->timestamp = (uint64_t)msg->timestamp_s;
+    }
+    if (msg->nheaders) {
+        for (size_t i = 0; i < msg->nheaders; i++) {
+            h[i].key = amqp_cstring_bytes(msg->headers[i].key);
+            if (msg->headers[i].str) {
+                h[i].value.kind = AMQP_FIELD_KIND_UTF8;
+                h[i].value.value.bytes = amqp_cstring_bytes(msg->headers[i].str);
+            } else {
+                h[i].value.kind = AMQP_FIELD_KIND_I64;
+                h[i].value.value.i64 = msg->headers[i].i;
+            }
+        }
+        p->_flags |= AMQP_BASIC_HEADERS_FLAG;
+        p->headers = (amqp_table_t){(int)msg->nheaders, h};
+    }
+}
+
+/* Headers salvo sets are few; a fixed ceiling keeps publish allocation-free. */
+#define MQ_PUB_HEADERS_MAX 16
+
+int mq_publish(mq *m, int channel, const mq_msg *msg, uint64_t *seq)
+{
+    if (!m->open || msg->nheaders > MQ_PUB_HEADERS_MAX)
+        return msg->nheaders > MQ_PUB_HEADERS_MAX ? ERR_INVAL : ERR_MQ_CLOSED;
+    amqp_basic_properties_t props;
+    amqp_table_entry_t hdrs[MQ_PUB_HEADERS_MAX];
+    mq_fill_props(msg, &props, hdrs);
+    amqp_bytes_t body = {msg->len, (void *)msg->body};
+    int st =
+        amqp_basic_publish(m->conn, (amqp_channel_t)channel, amqp_cstring_bytes(msg->exchange),
+                           amqp_cstring_bytes(msg->routing_key), msg->mandatory, 0, &props, body);
+    if (st != AMQP_STATUS_OK) {
+        m->open = false;
+        return ERR_MQ_CLOSED;
+    }
+    if (channel >= 1 && channel <= 2 && m->confirming[channel])
+        m->pub_seq[channel]++;
+    if (seq)
+        *seq = channel >= 1 && channel <= 2 ? m->pub_seq[channel] : 0;
+    return ERR_OK;
+}
+
+int mq_consume(mq *m, const char *queue, uint16_t prefetch, char *err, size_t cap)
+{
+    /* global=0: per-consumer prefetch, the only kind quorum queues honour. */
+    amqp_basic_qos(m->conn, MQ_CH_MAIN, 0, prefetch, 0);
+    int rc = mq_check(m, "basic.qos", "", err, cap);
+    if (rc != ERR_OK)
+        return rc;
+    amqp_basic_consume_ok_t *ok = amqp_basic_consume(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(queue),
+                                                     amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    rc = mq_check(m, "basic.consume", queue, err, cap);
+    if (rc == ERR_OK && ok)
+        snprintf(m->consumer_tag, sizeof m->consumer_tag, "%.*s", (int)ok->consumer_tag.len,
+                 (const char *)ok->consumer_tag.bytes);
+    return rc;
+}
+
+int mq_cancel(mq *m)
+{
+    char err[200];
+    if (!m->open || !m->consumer_tag[0])
+        return ERR_MQ_CLOSED;
+    amqp_basic_cancel(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(m->consumer_tag));
+    m->consumer_tag[0] = '\0';
+    return mq_check(m, "basic.cancel", "", err, sizeof err);
+}
+
+int mq_ack(mq *m, uint64_t d_gen, int channel, uint64_t tag)
+{
+    if (d_gen != m->gen)
+        return ERR_INVAL;
+    if (!m->open)
+        return ERR_MQ_CLOSED;
+    if (amqp_basic_ack(m->conn, (amqp_channel_t)channel, tag, 0) != AMQP_STATUS_OK) {
+        m->open = false;
+        return ERR_MQ_CLOSED;
+    }
+    return ERR_OK;
+}
+
+int mq_reject(mq *m, uint64_t d_gen, int channel, uint64_t tag, bool requeue)
+{
+    if (d_gen != m->gen)
+        return ERR_INVAL;
+    if (!m->open)
+        return ERR_MQ_CLOSED;
+    if (amqp_basic_reject(m->conn, (amqp_channel_t)channel, tag, requeue) != AMQP_STATUS_OK) {
+        m->open = false;
+        return ERR_MQ_CLOSED;
+    }
+    return ERR_OK;
+}

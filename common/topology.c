@@ -1,0 +1,184 @@
+/* topology: the table of exchanges, queues and bindings salvo declares, and its JSON form for
+ * RabbitMQ definitions files. */
+#include "topology.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Retry backoff ladder: short first (a blip), then long enough for a target to recover. */
+const int64_t topo_retry_delay_ms[TOPO_RETRY_LEVELS] = {1000, 5000, 30000, 120000, 600000};
+
+/* Quorum queues: replicated on every cluster member, so a broker node loss loses no job.
+ * at-least-once dead-lettering needs reject-publish overflow (RabbitMQ 3.10 rule). */
+#define QUORUM_ARGS                                                                                \
+    {"x-queue-type", TOPO_ARG_STR, "quorum", 0},                                                   \
+    {                                                                                              \
+        "x-overflow", TOPO_ARG_STR, "reject-publish", 0                                            \
+    }
+
+static const topo_exchange topo_exchanges[] = {
+    {TOPO_JOBS_EXCHANGE, "direct", {{0}}},
+    /* Dead letters of the job queue, sorted by why they died (headers match). */
+    {TOPO_DLX_EXCHANGE, "headers", {{"alternate-exchange", TOPO_ARG_STR, TOPO_DLX_OTHER, 0}}},
+    {TOPO_DLX_OTHER, "fanout", {{0}}},
+    {TOPO_DEAD_EXCHANGE, "direct", {{0}}},
+    {TOPO_RETRY_EXCHANGE, "direct", {{0}}},
+    {TOPO_RESULTS_EXCHANGE, "fanout", {{0}}},
+};
+
+static topology topo_table;
+static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
+
+static topo_queue *topo_add_queue(const char *name)
+{
+    topo_queue *q = &topo_table.queues[topo_table.nqueues++];
+    snprintf(q->name, sizeof q->name, "%s", name);
+    return q;
+}
+
+static topo_binding *topo_bind(const char *src, const char *dest, const char *key)
+{
+    topo_binding *b = &topo_table.bindings[topo_table.nbindings++];
+    b->source = src;
+    snprintf(b->dest, sizeof b->dest, "%s", dest);
+    snprintf(b->key, sizeof b->key, "%s", key);
+    return b;
+}
+
+static void topo_build(void)
+{
+    topology *t = &topo_table;
+    t->exchanges = topo_exchanges;
+    t->nexchanges = sizeof topo_exchanges / sizeof topo_exchanges[0];
+
+    topo_queue *jobs = topo_add_queue(TOPO_JOBS_QUEUE);
+    const topo_arg jobs_args[] = {QUORUM_ARGS,
+                                  {"x-delivery-limit", TOPO_ARG_INT, NULL, TOPO_DELIVERY_LIMIT},
+                                  {"x-dead-letter-exchange", TOPO_ARG_STR, TOPO_DLX_EXCHANGE, 0},
+                                  {"x-dead-letter-strategy", TOPO_ARG_STR, "at-least-once", 0}};
+    memcpy(jobs->args, jobs_args, sizeof jobs_args);
+    topo_bind(TOPO_JOBS_EXCHANGE, TOPO_JOBS_QUEUE, TOPO_JOBS_KEY);
+
+    const topo_arg plain_quorum[] = {QUORUM_ARGS};
+    memcpy(topo_add_queue(TOPO_DEAD_QUEUE)->args, plain_quorum, sizeof plain_quorum);
+    memcpy(topo_add_queue(TOPO_MISSED_QUEUE)->args, plain_quorum, sizeof plain_quorum);
+    topo_bind(TOPO_DEAD_EXCHANGE, TOPO_DEAD_QUEUE, TOPO_DEAD_KEY);
+    topo_bind(TOPO_DEAD_EXCHANGE, TOPO_MISSED_QUEUE, TOPO_MISSED_KEY);
+    topo_bind(TOPO_DLX_OTHER, TOPO_DEAD_QUEUE, "");
+    /* Expired on its first pass through the job queue = it could only have started too late. */
+    topo_binding *miss = topo_bind(TOPO_DLX_EXCHANGE, TOPO_MISSED_QUEUE, "");
+    const topo_arg miss_args[] = {{"x-match", TOPO_ARG_STR, "all", 0},
+                                  {"x-first-death-reason", TOPO_ARG_STR, "expired", 0},
+                                  {"x-first-death-queue", TOPO_ARG_STR, TOPO_JOBS_QUEUE, 0}};
+    memcpy(miss->args, miss_args, sizeof miss_args);
+
+    for (int lvl = 1; lvl <= TOPO_RETRY_LEVELS; lvl++) {
+        char name[64], key[16];
+        snprintf(name, sizeof name, "salvo.retry.%d", lvl);
+        snprintf(key, sizeof key, "r%d", lvl);
+        topo_queue *q = topo_add_queue(name);
+        const topo_arg retry_args[] = {
+            QUORUM_ARGS,
+            {"x-message-ttl", TOPO_ARG_INT, NULL, topo_retry_delay_ms[lvl - 1]},
+            {"x-dead-letter-exchange", TOPO_ARG_STR, TOPO_JOBS_EXCHANGE, 0},
+            {"x-dead-letter-routing-key", TOPO_ARG_STR, TOPO_JOBS_KEY, 0},
+            {"x-dead-letter-strategy", TOPO_ARG_STR, "at-least-once", 0}};
+        memcpy(q->args, retry_args, sizeof retry_args);
+        topo_bind(TOPO_RETRY_EXCHANGE, name, key);
+    }
+
+    /* Results are for humans and dashboards: bounded, oldest dropped, never blocking. */
+    topo_queue *res = topo_add_queue(TOPO_RESULTS_QUEUE);
+    const topo_arg res_args[] = {{"x-max-length", TOPO_ARG_INT, NULL, 100000},
+                                 {"x-overflow", TOPO_ARG_STR, "drop-head", 0}};
+    memcpy(res->args, res_args, sizeof res_args);
+    topo_bind(TOPO_RESULTS_EXCHANGE, TOPO_RESULTS_QUEUE, "");
+}
+
+const topology *topology_get(void)
+{
+    pthread_once(&topo_once, topo_build);
+    return &topo_table;
+}
+
+/* Append printf output to a growing buffer; on failure the buffer is freed and set NULL. */
+static void topo_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void topo_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    if (!*buf)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        char *nb = n < 0 ? NULL : realloc(*buf, *cap * 2 + (size_t)n);
+        if (!nb) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = nb;
+        *cap = *cap * 2 + (size_t)n;
+    }
+}
+
+static void topo_args_json(char **b, size_t *l, size_t *c, const topo_arg *args)
+{
+    topo_appendf(b, l, c, "{");
+    for (int i = 0; i < TOPO_ARGS_MAX && args[i].key; i++) {
+        if (args[i].kind == TOPO_ARG_STR)
+            topo_appendf(b, l, c, "%s\"%s\":\"%s\"", i ? "," : "", args[i].key, args[i].str);
+        else
+            topo_appendf(b, l, c, "%s\"%s\":%lld", i ? "," : "", args[i].key, (long long)args[i].i);
+    }
+    topo_appendf(b, l, c, "}");
+}
+
+char *topology_definitions_json(const char *vhost)
+{
+    const topology *t = topology_get();
+    size_t len = 0, cap = 4096;
+    char *b = malloc(cap);
+    topo_appendf(&b, &len, &cap, "{\"exchanges\":[");
+    for (size_t i = 0; i < t->nexchanges; i++) {
+        const topo_exchange *e = &t->exchanges[i];
+        topo_appendf(&b, &len, &cap,
+                     "%s{\"name\":\"%s\",\"vhost\":\"%s\",\"type\":\"%s\",\"durable\":true,"
+                     "\"auto_delete\":false,\"internal\":false,\"arguments\":",
+                     i ? "," : "", e->name, vhost, e->type);
+        topo_args_json(&b, &len, &cap, e->args);
+        topo_appendf(&b, &len, &cap, "}");
+    }
+    topo_appendf(&b, &len, &cap, "],\"queues\":[");
+    for (size_t i = 0; i < t->nqueues; i++) {
+        topo_appendf(&b, &len, &cap,
+                     "%s{\"name\":\"%s\",\"vhost\":\"%s\",\"durable\":true,\"auto_delete\":false,"
+                     "\"arguments\":",
+                     i ? "," : "", t->queues[i].name, vhost);
+        topo_args_json(&b, &len, &cap, t->queues[i].args);
+        topo_appendf(&b, &len, &cap, "}");
+    }
+    topo_appendf(&b, &len, &cap, "],\"bindings\":[");
+    for (size_t i = 0; i < t->nbindings; i++) {
+        const topo_binding *bd = &t->bindings[i];
+        topo_appendf(&b, &len, &cap,
+                     "%s{\"source\":\"%s\",\"vhost\":\"%s\",\"destination\":\"%s\","
+                     "\"destination_type\":\"%s\",\"routing_key\":\"%s\",\"arguments\":",
+                     i ? "," : "", bd->source, vhost, bd->dest,
+                     bd->dest_is_exchange ? "exchange" : "queue", bd->key);
+        topo_args_json(&b, &len, &cap, bd->args);
+        topo_appendf(&b, &len, &cap, "}");
+    }
+    topo_appendf(&b, &len, &cap, "]}");
+    return b;
+}

@@ -1,0 +1,88 @@
+/* topology: the RabbitMQ objects salvo uses, in one table. The binaries declare it on every
+ * (re)connect and deploy/rabbitmq/definitions.json carries the same objects; a test compares
+ * the two, so this table is the single source of truth.
+ *
+ *   producer --(salvo.jobs, key "job")--> [salvo.jobs]  quorum, at-least-once dead-lettering
+ *        [salvo.jobs] dead letters --> salvo.dlx (headers):
+ *              expired on first pass (max_lateness) --> [salvo.missed]
+ *              anything else (delivery limit, ...)   --> salvo.dlx.other --> [salvo.dead]
+ *   worker  --(salvo.retry, key "rN")--> [salvo.retry.N] TTL --> salvo.jobs "job" (next attempt)
+ *   worker  --(salvo.dead, key "dead"|"missed")--> [salvo.dead] / [salvo.missed]
+ *   worker  --(salvo.results)--> [salvo.results] (bounded, newest kept) */
+#ifndef SALVO_TOPOLOGY_H
+#define SALVO_TOPOLOGY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOPO_JOBS_EXCHANGE    "salvo.jobs"
+#define TOPO_JOBS_QUEUE       "salvo.jobs"
+#define TOPO_JOBS_KEY         "job"
+#define TOPO_DLX_EXCHANGE     "salvo.dlx"
+#define TOPO_DLX_OTHER        "salvo.dlx.other"
+#define TOPO_DEAD_EXCHANGE    "salvo.dead"
+#define TOPO_DEAD_QUEUE       "salvo.dead"
+#define TOPO_DEAD_KEY         "dead"
+#define TOPO_MISSED_QUEUE     "salvo.missed"
+#define TOPO_MISSED_KEY       "missed"
+#define TOPO_RETRY_EXCHANGE   "salvo.retry"
+#define TOPO_RESULTS_EXCHANGE "salvo.results"
+#define TOPO_RESULTS_QUEUE    "salvo.results"
+
+/* A redelivery-count ceiling the broker enforces as a backstop; workers dead-letter a message
+ * themselves well before it (a job that crashed workers this often is poison). */
+#define TOPO_DELIVERY_LIMIT 20
+/* Retry levels: attempt n waits in salvo.retry.<level> where level = min(n, TOPO_RETRY_LEVELS). */
+#define TOPO_RETRY_LEVELS 5
+extern const int64_t topo_retry_delay_ms[TOPO_RETRY_LEVELS];
+
+typedef enum topo_arg_kind {
+    TOPO_ARG_STR,
+    TOPO_ARG_INT,
+} topo_arg_kind;
+
+typedef struct topo_arg {
+    const char *key;
+    topo_arg_kind kind;
+    const char *str;
+    int64_t i;
+} topo_arg;
+
+#define TOPO_ARGS_MAX 8
+
+typedef struct topo_exchange {
+    const char *name;
+    const char *type; /* direct, fanout, headers, topic */
+    topo_arg args[TOPO_ARGS_MAX];
+} topo_exchange;
+
+typedef struct topo_queue {
+    char name[64];
+    topo_arg args[TOPO_ARGS_MAX];
+} topo_queue;
+
+typedef struct topo_binding {
+    const char *source; /* exchange */
+    char dest[64];      /* queue or exchange */
+    int dest_is_exchange;
+    char key[16];
+    topo_arg args[TOPO_ARGS_MAX]; /* headers-exchange match arguments */
+} topo_binding;
+
+typedef struct topology {
+    const topo_exchange *exchanges;
+    size_t nexchanges;
+    topo_queue queues[16];
+    size_t nqueues;
+    topo_binding bindings[16];
+    size_t nbindings;
+} topology;
+
+/* Build the table (static storage, built once, thread-safe after the first call). */
+const topology *topology_get(void);
+
+/* Print the topology as the "exchanges", "queues" and "bindings" arrays of a RabbitMQ
+ * definitions file for vhost `vhost` to a malloc'd string (caller frees). */
+char *topology_definitions_json(const char *vhost);
+
+#endif
