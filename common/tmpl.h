@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-/* Return 1 and set *val/*len (borrowed until the lookup is called again or render returns) when
+/* Return 1 and set *val and *len (borrowed until the lookup is called again or render returns) when
  * name is known, 0 to leave the placeholder untouched. name is the trimmed text between braces. */
 typedef int (*tmpl_lookup)(void *ud, const char *name, const char **val, size_t *len);
 
