@@ -6,8 +6,9 @@
 
 #include <stddef.h>
 
-/* Return 1 and set *val and *len (borrowed until the lookup is called again or render returns) when
- * name is known, 0 to leave the placeholder untouched. name is the trimmed text between braces. */
+/* Return 1 and set *val and *len (borrowed until the lookup is called again or render returns)
+ * when name is known, 0 to leave the placeholder untouched. name is the trimmed text between the
+ * braces. */
 typedef int (*tmpl_lookup)(void *ud, const char *name, const char **val, size_t *len);
 
 /* Render src (len bytes) into a malloc'd, NUL-terminated *out of *out_len bytes.
