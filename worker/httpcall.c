@@ -1,0 +1,342 @@
+/* httpcall: libcurl multi transfers built from jobs, with curl's errors turned into salvo's. */
+#include "httpcall.h"
+
+#include "clock.h"
+#include "err.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Per-transfer receive buffer. libcurl's 16 KiB default times 5,000 concurrent transfers would
+ * be 80 MB of buffers for replies we cap at a few KiB anyway. */
+#define HTTPCALL_BUFFER     4096
+#define HTTPCALL_MAX_REDIRS 10
+/* Extra fds one poll accepts (command executor pipes); more are served on the next pass. */
+#define HTTPCALL_EXTRA_MAX 256
+
+struct httpcall_multi {
+    CURLM *m;
+    size_t active;
+};
+
+struct httpcall {
+    CURL *e;
+    httpcall_multi *owner; /* non-NULL while attached */
+    struct curl_slist *hdrs;
+    char *buf; /* captured body, grown on demand up to cap */
+    size_t cap;
+    httpcall_result res;
+    char errbuf[CURL_ERROR_SIZE];
+    void *ud;
+};
+
+int httpcall_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? ERR_OK : ERR_NOMEM;
+}
+
+void httpcall_global_fini(void)
+{
+    curl_global_cleanup();
+}
+
+int httpcall_multi_new(const httpcall_limits *lim, httpcall_multi **out)
+{
+    httpcall_multi *hm = calloc(1, sizeof *hm);
+    if (!hm)
+        return ERR_NOMEM;
+    hm->m = curl_multi_init();
+    if (!hm->m) {
+        free(hm);
+        return ERR_NOMEM;
+    }
+    curl_multi_setopt(hm->m, CURLMOPT_MAX_HOST_CONNECTIONS, lim->max_host_conns);
+    curl_multi_setopt(hm->m, CURLMOPT_MAX_TOTAL_CONNECTIONS, lim->max_total_conns);
+    if (lim->max_cached > 0)
+        curl_multi_setopt(hm->m, CURLMOPT_MAXCONNECTS, lim->max_cached);
+    *out = hm;
+    return ERR_OK;
+}
+
+void httpcall_multi_free(httpcall_multi *m)
+{
+    if (!m)
+        return;
+    curl_multi_cleanup(m->m);
+    free(m);
+}
+
+void httpcall_multi_wakeup(httpcall_multi *m)
+{
+    curl_multi_wakeup(m->m);
+}
+
+int httpcall_multi_poll(httpcall_multi *m, struct pollfd *extra, size_t nextra, int timeout_ms)
+{
+    struct curl_waitfd w[HTTPCALL_EXTRA_MAX];
+    size_t n = nextra < HTTPCALL_EXTRA_MAX ? nextra : HTTPCALL_EXTRA_MAX;
+    for (size_t i = 0; i < n; i++) {
+        w[i].fd = extra[i].fd;
+        w[i].events = (short)(((extra[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
+                              ((extra[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
+        w[i].revents = 0;
+    }
+    int numfds = 0;
+    CURLMcode rc = curl_multi_poll(m->m, n ? w : NULL, (unsigned)n, timeout_ms, &numfds);
+    for (size_t i = 0; i < nextra; i++)
+        extra[i].revents = i < n ? w[i].revents : 0;
+    return rc == CURLM_OK ? ERR_OK : ERR_IO;
+}
+
+int httpcall_multi_perform(httpcall_multi *m)
+{
+    int running = 0;
+    return curl_multi_perform(m->m, &running) == CURLM_OK ? ERR_OK : ERR_IO;
+}
+
+size_t httpcall_multi_active(const httpcall_multi *m)
+{
+    return m->active;
+}
+
+/* Map a finished transfer's CURLcode onto salvo's three kinds of failure. */
+static httpcall_err httpcall_classify(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return HTTPCALL_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return HTTPCALL_TIMEOUT;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+    case CURLE_NOT_BUILT_IN:
+        return HTTPCALL_INVALID;
+    default:
+        return HTTPCALL_CONNECT;
+    }
+}
+
+static void httpcall_finish(httpcall *c, CURLcode rc)
+{
+    long status = 0;
+    curl_off_t ra = 0, total_us = 0;
+    curl_easy_getinfo(c->e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->e, CURLINFO_RETRY_AFTER, &ra);
+    curl_easy_getinfo(c->e, CURLINFO_TOTAL_TIME_T, &total_us);
+    c->res.err = httpcall_classify(rc);
+    c->res.status = (int)status;
+    c->res.retry_after_ms = ra > 0 ? (int64_t)ra * 1000 : -1;
+    c->res.duration_ms = (int64_t)total_us / 1000;
+    c->res.body = c->buf ? c->buf : "";
+    if (rc != CURLE_OK) {
+        const char *msg = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+        snprintf(c->res.error, sizeof c->res.error, "%s", msg);
+    }
+}
+
+httpcall *httpcall_multi_next_done(httpcall_multi *m)
+{
+    int left = 0;
+    CURLMsg *msg;
+    for (msg = curl_multi_info_read(m->m, &left); msg; msg = curl_multi_info_read(m->m, &left)) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        httpcall *c = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        CURLcode rc = msg->data.result; /* msg is invalid after remove_handle */
+        curl_multi_remove_handle(m->m, c->e);
+        c->owner = NULL;
+        m->active--;
+        httpcall_finish(c, rc);
+        return c;
+    }
+    return NULL;
+}
+
+static size_t httpcall_on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    httpcall *c = ud;
+    size_t n = size * nmemb;
+    size_t room = c->cap - c->res.body_len;
+    size_t take = n < room ? n : room;
+    if (take < n)
+        c->res.truncated = true;
+    if (take > 0) {
+        /* Grown as bytes arrive: most replies are tiny, and thousands are in flight. */
+        char *p = realloc(c->buf, c->res.body_len + take + 1);
+        if (!p)
+            return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+        c->buf = p;
+        memcpy(c->buf + c->res.body_len, data, take);
+        c->res.body_len += take;
+        c->buf[c->res.body_len] = '\0';
+    }
+    /* The rest is read and dropped: a long reply is not a failed job. */
+    return n;
+}
+
+/* Headers salvo sets itself; a job's own copy is dropped so the request carries one of each. */
+static bool httpcall_reserved(const char *name)
+{
+    static const char *const names[] = {"Idempotency-Key", "X-Salvo-Scheduled-At",
+                                        "X-Salvo-Attempt", "Expect"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(name, names[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int httpcall_add_header(struct curl_slist **l, const char *name, const char *value)
+{
+    char line[JOB_HEADER_MAX + 8];
+    /* "Name;" is libcurl's spelling for a header sent with an empty value. */
+    if (value[0])
+        snprintf(line, sizeof line, "%s: %s", name, value);
+    else
+        snprintf(line, sizeof line, "%s;", name);
+    struct curl_slist *n = curl_slist_append(*l, line);
+    if (!n)
+        return ERR_NOMEM;
+    *l = n;
+    return ERR_OK;
+}
+
+static int httpcall_headers(httpcall *c, const job *j, char *reason, size_t cap)
+{
+    for (size_t i = 0; i < j->http.nheaders; i++) {
+        const job_kv *h = &j->http.headers[i];
+        if (strpbrk(h->name, "\r\n:") || strpbrk(h->value, "\r\n")) {
+            snprintf(reason, cap, "header %.64s holds a line break or colon", h->name);
+            return ERR_INVAL;
+        }
+        if (strlen(h->name) + strlen(h->value) > JOB_HEADER_MAX) {
+            snprintf(reason, cap, "header %.64s longer than %d bytes", h->name, JOB_HEADER_MAX);
+            return ERR_INVAL;
+        }
+        if (!httpcall_reserved(h->name) && httpcall_add_header(&c->hdrs, h->name, h->value))
+            return ERR_NOMEM;
+    }
+    char iso[40], attempt[16];
+    clock_format_iso(j->due_ms * CLOCK_NS_PER_MS, 3, iso, sizeof iso);
+    snprintf(attempt, sizeof attempt, "%u", j->attempt);
+    if (httpcall_add_header(&c->hdrs, "Idempotency-Key", j->id) ||
+        httpcall_add_header(&c->hdrs, "X-Salvo-Scheduled-At", iso) ||
+        httpcall_add_header(&c->hdrs, "X-Salvo-Attempt", attempt) ||
+        httpcall_add_header(&c->hdrs, "Expect", "")) /* no 100-continue round trip */
+        return ERR_NOMEM;
+    return ERR_OK;
+}
+
+/* Method and body. GET and HEAD use libcurl's own modes so it reads replies correctly. */
+static void httpcall_method(CURL *e, const job_http *h)
+{
+    bool body = h->body != NULL;
+    if (strcmp(h->method, "GET") == 0 && !body) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        return;
+    }
+    if (strcmp(h->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        return;
+    }
+    if (strcmp(h->method, "POST") == 0 || body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? h->body_len : 0));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body ? h->body : "");
+    }
+    if (strcmp(h->method, "POST") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, h->method);
+}
+
+/* Options every transfer gets, whatever the job says. */
+static void httpcall_safe_defaults(httpcall *c)
+{
+    CURL *e = c->e;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long)HTTPCALL_BUFFER);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)c);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, httpcall_on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "salvo-worker");
+}
+
+int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason, size_t cap)
+{
+    httpcall *c = calloc(1, sizeof *c);
+    int rc = ERR_NOMEM;
+    if (!c)
+        goto fail;
+    c->cap = capture_cap;
+    c->e = curl_easy_init();
+    if (!c->e)
+        goto fail;
+    rc = httpcall_headers(c, j, reason, cap);
+    if (rc != ERR_OK)
+        goto fail;
+    httpcall_safe_defaults(c);
+    const job_http *h = &j->http;
+    curl_easy_setopt(c->e, CURLOPT_URL, h->url);
+    curl_easy_setopt(c->e, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(c->e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_timeout_ms);
+    curl_easy_setopt(c->e, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
+    curl_easy_setopt(c->e, CURLOPT_FOLLOWLOCATION, h->follow_redirects ? 1L : 0L);
+    curl_easy_setopt(c->e, CURLOPT_MAXREDIRS, (long)HTTPCALL_MAX_REDIRS);
+    httpcall_method(c->e, h);
+    c->res.retry_after_ms = -1;
+    *out = c;
+    return ERR_OK;
+fail:
+    if (rc == ERR_NOMEM)
+        snprintf(reason, cap, "out of memory");
+    httpcall_free(c);
+    return rc;
+}
+
+int httpcall_start(httpcall_multi *m, httpcall *c)
+{
+    if (c->owner || curl_multi_add_handle(m->m, c->e) != CURLM_OK)
+        return ERR_INVAL;
+    c->owner = m;
+    m->active++;
+    return ERR_OK;
+}
+
+const httpcall_result *httpcall_result_get(const httpcall *c)
+{
+    return &c->res;
+}
+
+void httpcall_set_ud(httpcall *c, void *ud)
+{
+    c->ud = ud;
+}
+
+void *httpcall_ud(const httpcall *c)
+{
+    return c->ud;
+}
+
+void httpcall_free(httpcall *c)
+{
+    if (!c)
+        return;
+    if (c->owner) {
+        curl_multi_remove_handle(c->owner->m, c->e);
+        c->owner->active--;
+    }
+    if (c->e)
+        curl_easy_cleanup(c->e);
+    curl_slist_free_all(c->hdrs);
+    free(c->buf);
+    free(c);
+}

@@ -1,0 +1,84 @@
+/* httpcall: the worker's one wrapper around libcurl (the only file that includes <curl/curl.h>).
+ *
+ * Design: each executor thread owns one httpcall_multi (a curl multi handle) and drives many
+ * concurrent transfers on it, so in-flight HTTP jobs are not bounded by the thread count. One
+ * httpcall is one transfer built from one job: method, URL, headers, body, timeouts, the salvo
+ * headers (Idempotency-Key, X-Salvo-Scheduled-At, X-Salvo-Attempt), http/https only, TLS
+ * verification always on, redirects only when the job asks. Its result says how it ended in
+ * salvo's terms. Neither object may be used by two threads at once, except
+ * httpcall_multi_wakeup, which any thread may call. */
+#ifndef SALVO_HTTPCALL_H
+#define SALVO_HTTPCALL_H
+
+#include "job.h"
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct httpcall_multi httpcall_multi;
+typedef struct httpcall httpcall;
+
+typedef enum httpcall_err {
+    HTTPCALL_OK = 0,  /* a response arrived; status holds it, whatever it is */
+    HTTPCALL_TIMEOUT, /* the job's connect or total timeout expired */
+    HTTPCALL_CONNECT, /* could not connect, reset, TLS failure, no or broken reply */
+    HTTPCALL_INVALID, /* cannot be sent at all: bad URL, refused protocol, too many redirects */
+} httpcall_err;
+
+typedef struct httpcall_result {
+    httpcall_err err;
+    int status;             /* HTTP status, 0 when none arrived */
+    int64_t retry_after_ms; /* Retry-After (seconds or HTTP date), -1 when absent */
+    const char *body;       /* first bytes of the response body (NUL-terminated); owned by call */
+    size_t body_len;
+    bool truncated; /* the body was longer than the capture cap */
+    int64_t duration_ms;
+    char error[256]; /* libcurl's error text when err != HTTPCALL_OK */
+} httpcall_result;
+
+typedef struct httpcall_limits {
+    long max_host_conns;  /* per host; 0 = unlimited */
+    long max_total_conns; /* per multi; 0 = unlimited */
+    long max_cached;      /* idle connections kept for reuse; 0 = libcurl's default */
+} httpcall_limits;
+
+/* curl_global_init, once in main before any thread starts; and its cleanup at exit.
+ * ERR_OK or ERR_NOMEM. Not thread-safe. */
+int httpcall_global_init(void);
+void httpcall_global_fini(void);
+
+/* A multi handle with the given connection limits. ERR_OK or ERR_NOMEM; caller owns *out. */
+int httpcall_multi_new(const httpcall_limits *lim, httpcall_multi **out);
+/* Free a multi. Calls still attached must be freed first (httpcall_free). Safe on NULL. */
+void httpcall_multi_free(httpcall_multi *m);
+/* Interrupt a httpcall_multi_poll in progress (or make the next one return at once).
+ * Thread-safe: the one call other threads may make. */
+void httpcall_multi_wakeup(httpcall_multi *m);
+/* Wait up to timeout_ms for transfer activity, a wakeup, or readability of the extra fds (their
+ * revents are filled). libcurl's own timers shorten the wait. ERR_OK or ERR_IO. */
+int httpcall_multi_poll(httpcall_multi *m, struct pollfd *extra, size_t nextra, int timeout_ms);
+/* Drive every transfer as far as it can go without blocking. ERR_OK or ERR_IO. */
+int httpcall_multi_perform(httpcall_multi *m);
+/* The next finished call (detached from the multi, result filled), or NULL. Call after
+ * httpcall_multi_perform until it returns NULL. */
+httpcall *httpcall_multi_next_done(httpcall_multi *m);
+/* Transfers attached and not yet handed out by next_done. */
+size_t httpcall_multi_active(const httpcall_multi *m);
+
+/* Build a transfer for j (kind JOB_HTTP, templates already expanded). j is borrowed and must
+ * outlive the call (the body is sent from it). capture_cap bounds the kept response body.
+ * ERR_OK, ERR_NOMEM, or ERR_INVAL with reason (e.g. a header holding a line break). */
+int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason, size_t cap);
+/* Attach to m: the request starts on the next perform. ERR_OK or ERR_INVAL. */
+int httpcall_start(httpcall_multi *m, httpcall *c);
+/* The outcome; valid once next_done returned the call. */
+const httpcall_result *httpcall_result_get(const httpcall *c);
+/* Caller's pointer, carried with the call. */
+void httpcall_set_ud(httpcall *c, void *ud);
+void *httpcall_ud(const httpcall *c);
+/* Abort (when attached) and free. Safe on NULL. */
+void httpcall_free(httpcall *c);
+
+#endif
