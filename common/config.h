@@ -42,11 +42,12 @@ typedef struct config_opt {
 
 /* Fill every option of table: defaults first, then the environment, then argv (flags win).
  * Flags are "--name value" or "--name=value"; "--" ends them. argv[0] is skipped; the other
- * arguments that are not flags are moved, in order, to the end of argv and *optind_out is the
- * index of the first of them (argc when none). Returns ERR_OK, CONFIG_HELP when --help or -h
- * was given (the caller prints config_usage and exits 0), or ERR_INVAL with a one-line message
- * in err naming the flag or variable (the caller prints it and exits 2). Secret values are
- * never copied into err. Not thread-safe (reads the environment); call from main. */
+ * arguments that are not flags are moved, in order, to the end of argv (a "--" stays with the
+ * flags) and *optind_out is the index of the first of them (argc when none). Returns ERR_OK,
+ * CONFIG_HELP when --help or -h was given (the caller prints config_usage and exits 0), or
+ * ERR_INVAL with a one-line message in err naming the flag or variable (the caller prints it and
+ * exits 2). Secret values are never copied into err. Not thread-safe (reads the environment); call
+ * from main. */
 int config_parse(const config_opt *table, int argc, char **argv, int *optind_out, char *err,
                  size_t cap);
 

@@ -351,6 +351,8 @@ static const schedval_key sk_http_keys[] = {
 static void sk_http(schedval_ctx *c, void *ud, yaml_node_t *key, yaml_node_t *val)
 {
     (void)key;
+    if (val->type != YAML_MAPPING_NODE) /* reported below; "needs http.url" would repeat it */
+        ((schedkeys_job *)ud)->has_url = true;
     schedval_map(c, val, sk_http_keys, SK_NKEYS(sk_http_keys), false, ud, "http");
 }
 
