@@ -16,38 +16,12 @@
 
 #define SF_FILE_MAX (64 * 1024 * 1024) /* SCHED_ENTRIES_MAX entries of ~300 bytes, with room */
 
-static void sf_entry_init(sched_entry *e)
-{
-    memset(e, 0, sizeof *e);
-    jval_set_map(&e->context);
-    e->http.timeout_ms = JOB_DEFAULT_TIMEOUT_MS;
-    e->http.connect_timeout_ms = JOB_DEFAULT_CONNECT_TIMEOUT_MS;
-    e->fan_count = 1;
-    e->misfire = SCHED_MISFIRE_SKIP;
-    e->misfire_max = SCHED_MISFIRE_ALL_MAX;
-    e->max_attempts = JOB_DEFAULT_MAX_ATTEMPTS;
-}
-
-static void sf_entry_fini(sched_entry *e)
-{
-    free(e->name);
-    free(e->tz_name);
-    if (e->tz)
-        tzone_free(e->tz);
-    schedkeys_http_fini(&e->http);
-    jval_fini(&e->context);
-    for (size_t i = 0; e->fan_items && i < e->fan_count; i++)
-        free(e->fan_items[i]);
-    free(e->fan_items);
-    memset(e, 0, sizeof *e);
-}
-
 void schedfile_free(schedfile *sf)
 {
     if (!sf)
         return;
     for (size_t i = 0; i < sf->n; i++)
-        sf_entry_fini(&sf->entries[i]);
+        schedkeys_entry_fini(&sf->entries[i]);
     free(sf->entries);
     free(sf->path);
     free(sf);
@@ -257,8 +231,10 @@ static int sf_expand_jval(jval *v, sf_item *it)
         char *s = NULL;
         size_t n = 0;
         rc = sf_render(it, v->u.s.ptr, v->u.s.len, JOB_BODY_MAX, &s, &n);
-        if (rc == ERR_OK)
+        if (rc == ERR_OK) {
+            jval_fini(v); /* the constructors overwrite without freeing */
             rc = jval_set_str(v, s, n);
+        }
         free(s);
     } else if (v->type == JVAL_ARRAY) {
         for (size_t i = 0; rc == ERR_OK && i < v->u.arr.n; i++)
@@ -453,13 +429,13 @@ static void sf_defaults(schedval_ctx *c, yaml_node_t *defaults)
 {
     sched_entry scratch;
     schedkeys_job j = {.e = &scratch};
-    sf_entry_init(&scratch);
+    schedkeys_entry_init(&scratch);
     if (defaults->type == YAML_MAPPING_NODE)
         schedkeys_job_apply(c, &j, defaults, true);
     else
         schedval_error_at(c, defaults, "defaults: expected a map, got a %s",
                           schedval_kind(defaults));
-    sf_entry_fini(&scratch);
+    schedkeys_entry_fini(&scratch);
 }
 
 static void sf_jobs(schedval_ctx *c, schedfile *sf, yaml_node_t *defaults, yaml_node_t *jobs)
@@ -478,7 +454,7 @@ static void sf_jobs(schedval_ctx *c, schedfile *sf, yaml_node_t *defaults, yaml_
     }
     sf->n = n;
     for (size_t i = 0; i < n; i++)
-        sf_entry_init(&sf->entries[i]);
+        schedkeys_entry_init(&sf->entries[i]);
     for (size_t i = 0; i < n && !c->nomem; i++) {
         yaml_node_t *map = yaml_document_get_node(&c->doc, jobs->data.sequence.items.start[i]);
         sf_job(c, &sf->entries[i], defaults, map, &names[i]);

@@ -31,6 +31,32 @@ void schedkeys_http_fini(job_http *h)
     memset(h, 0, sizeof *h);
 }
 
+void schedkeys_entry_init(sched_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    jval_set_map(&e->context);
+    e->http.timeout_ms = JOB_DEFAULT_TIMEOUT_MS;
+    e->http.connect_timeout_ms = JOB_DEFAULT_CONNECT_TIMEOUT_MS;
+    e->fan_count = 1;
+    e->misfire = SCHED_MISFIRE_SKIP;
+    e->misfire_max = SCHED_MISFIRE_ALL_MAX;
+    e->max_attempts = JOB_DEFAULT_MAX_ATTEMPTS;
+}
+
+void schedkeys_entry_fini(sched_entry *e)
+{
+    free(e->name);
+    free(e->tz_name);
+    if (e->tz)
+        tzone_free(e->tz);
+    schedkeys_http_fini(&e->http);
+    jval_fini(&e->context);
+    for (size_t i = 0; e->fan_items && i < e->fan_count; i++)
+        free(e->fan_items[i]);
+    free(e->fan_items);
+    memset(e, 0, sizeof *e);
+}
+
 /* Replace *slot with s (owned). */
 static void sk_take(char **slot, char *s)
 {

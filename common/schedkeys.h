@@ -21,6 +21,12 @@ typedef struct schedkeys_job {
  * http.success replace. Errors go to c. */
 void schedkeys_job_apply(schedval_ctx *c, schedkeys_job *j, yaml_node_t *map, bool in_defaults);
 
+/* An entry holding the built-in defaults (JOB_DEFAULT_* timeouts and attempts, one job per
+ * firing, misfire skip, empty context; schedfile fills UTC and GET after parsing when still
+ * unset), and its release (safe on one only partly filled; leaves it zeroed). */
+void schedkeys_entry_init(sched_entry *e);
+void schedkeys_entry_fini(sched_entry *e);
+
 /* Free everything an http template owns and zero it. Safe on a zeroed one. */
 void schedkeys_http_fini(job_http *h);
 
