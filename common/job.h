@@ -25,6 +25,9 @@
 #define JOB_STATUS_MAX     32               /* explicit success statuses */
 #define JOB_TIMEOUT_MAX_MS (15 * 60 * 1000) /* half of RabbitMQ's 30 min consumer_timeout */
 #define JOB_ATTEMPTS_MAX   20
+/* Context nesting, the context map itself being level 1: with the message map around it this is
+ * exactly the wire's JOBWIRE_MAX_DEPTH of 8, so a valid job always decodes. */
+#define JOB_CONTEXT_DEPTH_MAX 7
 
 #define JOB_DEFAULT_TIMEOUT_MS         30000
 #define JOB_DEFAULT_CONNECT_TIMEOUT_MS 5000
