@@ -1,8 +1,245 @@
-/* salvo-worker entry point (placeholder until the worker lands; replaced in this session). */
-#include <stdio.h>
+/* salvo-worker: options, process setup (descriptors, signals, libraries) and the run command. */
+#include "config.h"
+#include "consume.h"
+#include "err.h"
+#include "httpcall.h"
+#include "log.h"
+#include "mq.h"
+#include "outq.h"
+#include "pool.h"
+#include "recent.h"
+#include "settle.h"
+#include "topology.h"
 
-int main(void)
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define PROG "salvo-worker"
+/* Descriptors kept back from the transfer budget: stdio, the broker socket, one eventfd, and
+ * each executor's wakeup pair, with room to spare. */
+#define FD_RESERVE_BASE       64
+#define FD_RESERVE_PER_THREAD 4
+/* A libcurl transfer holds its socket plus, while a name resolves, the threaded resolver's pair
+ * (field notes §7): budget three each. */
+#define FDS_PER_TRANSFER 3
+/* Settled attempts remembered for duplicate detection: a few times what can be in flight, so a
+ * whole prefetch window redelivered after a reconnect is still recognised. */
+#define RECENT_MIN     16384
+#define RECENT_PER_JOB 4
+#define ALLOW_MAX      64
+
+typedef struct run_cfg {
+    const char *urls, *tls_ca, *tls_cert, *tls_key, *allow;
+    int64_t threads, max_inflight, heartbeat, capture;
+    int64_t grace_ms;
+    int level, format;
+} run_cfg;
+
+static volatile sig_atomic_t run_stop;
+static outq *run_outq; /* the signal handler rings its doorbell */
+
+static void on_signal(int sig)
 {
-    fputs("salvo-worker: not built yet\n", stderr);
-    return 1;
+    (void)sig;
+    run_stop = run_stop + 1; /* a second signal ends the grace period at once */
+    if (run_outq)
+        outq_kick(run_outq);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* Raise the soft descriptor limit to the hard one and derive how many transfers may run. */
+static size_t fd_budget(size_t threads, size_t max_inflight)
+{
+    struct rlimit rl;
+    size_t budget = 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        size_t reserve = FD_RESERVE_BASE + FD_RESERVE_PER_THREAD * threads;
+        size_t lim = rl.rlim_cur == RLIM_INFINITY ? 1000000 : (size_t)rl.rlim_cur;
+        budget = lim > reserve + FDS_PER_TRANSFER ? (lim - reserve) / FDS_PER_TRANSFER : 1;
+        log_info("descriptor limit %zu: up to %zu transfers at once", lim, budget);
+    }
+    if (max_inflight > budget)
+        log_warn("--max-inflight %zu is above the descriptor budget of %zu transfers: jobs past "
+                 "it wait for a free slot; run more worker processes instead",
+                 max_inflight, budget);
+    return budget;
+}
+
+/* Split the comma-separated allow-list in place into at most ALLOW_MAX entries. */
+static size_t split_allow(char *list, const char **out)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *tok = list ? strtok_r(list, ",", &save) : NULL; tok && n < ALLOW_MAX;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*tok)
+            out[n++] = tok;
+    }
+    return n;
+}
+
+/* Build the pool and its companions, run the I/O loop on this thread, tear down. */
+static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallow)
+{
+    char host[128] = "localhost", name[200], ident[160];
+    gethostname(host, sizeof host - 1);
+    snprintf(name, sizeof name, PROG "@%s:%ld", host, (long)getpid());
+    snprintf(ident, sizeof ident, "%s:%ld", host, (long)getpid());
+    size_t threads = (size_t)cfg->threads, inflight = (size_t)cfg->max_inflight;
+    settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS};
+    outq *q = NULL;
+    recent *rec = NULL;
+    pool *p = NULL;
+    int code = 1;
+    size_t nrecent =
+        inflight * RECENT_PER_JOB > RECENT_MIN ? inflight * RECENT_PER_JOB : RECENT_MIN;
+    if (outq_new(&q) != ERR_OK || recent_new(nrecent, &rec) != ERR_OK)
+        goto fail;
+    pool_opts po = {
+        threads, inflight, fd_budget(threads, inflight), (size_t)cfg->capture, allow, nallow, &env,
+        q,       rec};
+    if (pool_new(&po, &p) != ERR_OK)
+        goto fail;
+    /* Pool threads start with the stop signals blocked, so only this thread is interrupted. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int started = pool_start(p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started != ERR_OK)
+        goto fail;
+    run_outq = q;
+    log_notice("%s: %zu executor threads, max in flight %zu, grace %lld ms", name, threads,
+               inflight, (long long)cfg->grace_ms);
+    consume_opts co = {
+        {cfg->urls, name, (int)cfg->heartbeat, 0, 0, cfg->tls_ca, cfg->tls_cert, cfg->tls_key},
+        (uint16_t)inflight,
+        cfg->grace_ms};
+    consume_stats st;
+    consume_run(&co, p, q, rec, &run_stop, &st);
+    code = 0;
+fail:
+    if (code)
+        log_err("cannot start: out of memory or threads");
+    run_outq = NULL;
+    pool_free(p);
+    recent_free(rec);
+    outq_free(q);
+    return code;
+}
+
+static const char *const level_names[] = {"err", "warn", "notice", "info", "debug", NULL};
+static const char *const format_names[] = {"text", "json", NULL};
+
+static int cmd_run(int argc, char **argv)
+{
+    run_cfg c = {0};
+    const config_opt opts[] = {
+        {"amqp-url", "SALVO_AMQP_URL", CONFIG_STRING, &c.urls, "amqp://guest:guest@127.0.0.1:5672/",
+         "broker URL(s), comma-separated for fail-over", NULL, 0, 0, CONFIG_SECRET},
+        {"threads", "SALVO_THREADS", CONFIG_INT, &c.threads, "0",
+         "executor threads (0 = one per core)", NULL, 0, 256, 0},
+        {"max-inflight", "SALVO_MAX_INFLIGHT", CONFIG_INT, &c.max_inflight, "1000",
+         "jobs in flight at once (the consumer prefetch)", NULL, 1, 65535, 0},
+        {"grace", "SALVO_GRACE", CONFIG_DURATION, &c.grace_ms, "30s",
+         "on SIGTERM, how long jobs in flight may finish", NULL, 0, 3600000, 0},
+        {"heartbeat", "SALVO_HEARTBEAT", CONFIG_INT, &c.heartbeat, "10",
+         "AMQP heartbeat interval in seconds", NULL, 1, 300, 0},
+        {"capture", "SALVO_CAPTURE", CONFIG_INT, &c.capture, "4096",
+         "reply or output bytes kept for the result record", NULL, 0, 65536, 0},
+        {"allow-command", "SALVO_ALLOW_COMMAND", CONFIG_STRING, &c.allow, NULL,
+         "programs command jobs may run, comma-separated (default: none)", NULL, 0, 0, 0},
+        {"tls-ca", "SALVO_TLS_CA", CONFIG_STRING, &c.tls_ca, NULL, "CA file for amqps://", NULL, 0,
+         0, 0},
+        {"tls-cert", "SALVO_TLS_CERT", CONFIG_STRING, &c.tls_cert, NULL,
+         "client certificate (PEM) for amqps://", NULL, 0, 0, 0},
+        {"tls-key", "SALVO_TLS_KEY", CONFIG_STRING, &c.tls_key, NULL,
+         "client key (PEM) for amqps://", NULL, 0, 0, 0},
+        {"log-level", "SALVO_LOG_LEVEL", CONFIG_ENUM, &c.level, "info", "log threshold",
+         level_names, 0, 0, 0},
+        {"log-format", "SALVO_LOG_FORMAT", CONFIG_ENUM, &c.format, "text", "log line format",
+         format_names, 0, 0, 0},
+        {NULL, NULL, 0, NULL, NULL, NULL, NULL, 0, 0, 0},
+    };
+    char err[512];
+    int first = argc;
+    int rc = config_parse(opts, argc, argv, &first, err, sizeof err);
+    if (rc == CONFIG_HELP) {
+        config_usage(stdout,
+                     PROG " run [options]\n\nConsume salvo.jobs and run each job: HTTP calls "
+                          "(libcurl multi) and allowed commands.",
+                     opts);
+        return 0;
+    }
+    if (rc != ERR_OK || first < argc) {
+        fprintf(stderr, PROG " run: %s\n", rc != ERR_OK ? err : "unexpected argument");
+        return 2;
+    }
+    if (c.threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        c.threads = cores > 0 ? cores : 1;
+    }
+    log_init((log_level)c.level, (log_format)c.format, "worker");
+    char *allow_buf = c.allow ? strdup(c.allow) : NULL;
+    const char *allow[ALLOW_MAX];
+    size_t nallow = split_allow(allow_buf, allow);
+    /* Before any thread: libcurl's and OpenSSL's global state, and SIGPIPE ignored. */
+    mq_global_init();
+    if (httpcall_global_init() != ERR_OK) {
+        free(allow_buf);
+        return 1;
+    }
+    install_signals();
+    int code = worker_run(&c, allow, nallow);
+    httpcall_global_fini();
+    free(allow_buf);
+    return code;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: " PROG " run [options]\n       " PROG " --help | --version\n\n"
+                 "Commands:\n  run      consume jobs from RabbitMQ and execute them\n\n"
+                 "Run '" PROG " run --help' for its options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf(PROG " %s\n", SALVO_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    fprintf(stderr, PROG ": unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
 }

@@ -1,0 +1,180 @@
+/* executor: the pool thread's loop (inbox, multi perform, completions, poll) and its stop. The
+ * per-task steps (admit, start, finish) live in run.c. */
+#include "executor.h"
+
+#include "cmdexec.h"
+#include "err.h"
+#include "log.h"
+#include "run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Poll bound when nothing else limits it: stop requests also arrive by wakeup, so this only
+ * bounds how stale a missed wakeup could make the loop. */
+#define EXECUTOR_POLL_MS 1000
+/* While commands run or tasks wait for descriptors, look again this often: process exits and
+ * other executors' finished transfers do not wake this thread. */
+#define EXECUTOR_BUSY_POLL_MS 50
+
+int executor_init(executor *ex, exec_shared *sh, int idx, size_t max_cmds)
+{
+    memset(ex, 0, sizeof *ex);
+    if (pthread_mutex_init(&ex->mu, NULL) != 0)
+        return ERR_NOMEM;
+    ex->sh = sh;
+    ex->idx = idx;
+    atomic_init(&ex->load, 0);
+    ex->max_cmds = max_cmds ? max_cmds : 1;
+    ex->cmds = calloc(ex->max_cmds, sizeof *ex->cmds);
+    if (!ex->cmds || httpcall_multi_new(&sh->limits, &ex->multi) != ERR_OK) {
+        free(ex->cmds);
+        pthread_mutex_destroy(&ex->mu);
+        memset(ex, 0, sizeof *ex); /* what executor_fini recognises as "never built" */
+        return ERR_NOMEM;
+    }
+    return ERR_OK;
+}
+
+void executor_push(executor *ex, task *t)
+{
+    t->next = NULL;
+    atomic_fetch_add(&ex->load, 1);
+    pthread_mutex_lock(&ex->mu);
+    if (ex->in_tail)
+        ex->in_tail->next = t;
+    else
+        ex->in_head = t;
+    ex->in_tail = t;
+    pthread_mutex_unlock(&ex->mu);
+    httpcall_multi_wakeup(ex->multi);
+}
+
+size_t executor_load(executor *ex)
+{
+    return atomic_load(&ex->load);
+}
+
+void executor_stop(executor *ex, bool abort)
+{
+    pthread_mutex_lock(&ex->mu);
+    ex->stopping = true;
+    ex->aborting |= abort;
+    pthread_mutex_unlock(&ex->mu);
+    httpcall_multi_wakeup(ex->multi);
+}
+
+/* Take the whole inbox and read the stop flags in one critical section. */
+static task *executor_take(executor *ex, bool *stopping, bool *aborting)
+{
+    pthread_mutex_lock(&ex->mu);
+    task *list = ex->in_head;
+    ex->in_head = ex->in_tail = NULL;
+    *stopping = ex->stopping;
+    *aborting = ex->aborting;
+    pthread_mutex_unlock(&ex->mu);
+    return list;
+}
+
+static bool executor_idle(const executor *ex)
+{
+    return httpcall_multi_active(ex->multi) == 0 && ex->ncmds == 0 && !ex->backlog_head;
+}
+
+static int executor_poll_ms(const executor *ex)
+{
+    int ms = EXECUTOR_POLL_MS;
+    if (ex->ncmds || ex->backlog_head)
+        ms = EXECUTOR_BUSY_POLL_MS;
+    for (size_t i = 0; i < ex->ncmds; i++) {
+        int left = cmdexec_ms_left(ex->cmds[i]->cmd);
+        if (left < ms)
+            ms = left;
+    }
+    return ms;
+}
+
+static void executor_poll(executor *ex)
+{
+    struct pollfd fds[256];
+    size_t n = 0;
+    for (size_t i = 0; i < ex->ncmds && n < sizeof fds / sizeof fds[0]; i++) {
+        int fd = cmdexec_fd(ex->cmds[i]->cmd);
+        if (fd >= 0)
+            fds[n++] = (struct pollfd){fd, POLLIN, 0};
+    }
+    httpcall_multi_poll(ex->multi, fds, n, executor_poll_ms(ex));
+}
+
+/* One pass: new tasks, waiting tasks, transfers, commands. */
+static void executor_pass(executor *ex, task *in)
+{
+    while (in) {
+        task *t = in;
+        in = in->next;
+        t->next = NULL;
+        if (t->admitted)
+            run_start(ex, t);
+        else
+            run_admit(ex, t);
+    }
+    run_backlog(ex);
+    httpcall_multi_perform(ex->multi);
+    run_log_started(ex);
+    run_collect(ex);
+    run_step_cmds(ex);
+}
+
+static void *executor_main(void *arg)
+{
+    executor *ex = arg;
+    for (;;) {
+        bool stopping, aborting;
+        task *in = executor_take(ex, &stopping, &aborting);
+        if (aborting) {
+            run_drop_list(ex, in);
+            break;
+        }
+        executor_pass(ex, in);
+        if (stopping && executor_idle(ex))
+            break;
+        executor_poll(ex);
+    }
+    run_drop_all(ex);
+    return NULL;
+}
+
+int executor_start(executor *ex)
+{
+    if (pthread_create(&ex->thread, NULL, executor_main, ex) != 0)
+        return ERR_NOMEM;
+    ex->started = true;
+    return ERR_OK;
+}
+
+void executor_join(executor *ex)
+{
+    if (ex->started) {
+        pthread_join(ex->thread, NULL);
+        ex->started = false;
+    }
+}
+
+void executor_fini(executor *ex)
+{
+    if (!ex->multi)
+        return;
+    if (ex->started) {
+        executor_stop(ex, true);
+        pthread_join(ex->thread, NULL);
+        ex->started = false;
+    }
+    bool s, a;
+    run_drop_list(ex, executor_take(ex, &s, &a));
+    run_drop_all(ex);
+    free(ex->cmds);
+    ex->cmds = NULL;
+    httpcall_multi_free(ex->multi);
+    ex->multi = NULL;
+    pthread_mutex_destroy(&ex->mu);
+}

@@ -1,0 +1,337 @@
+/* run: one task's admit → start → finish on its executor thread. */
+#include "run.h"
+
+#include "clock.h"
+#include "cmdexec.h"
+#include "err.h"
+#include "expand.h"
+#include "jobwire.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Warn about descriptors at 80 % of the budget, at most this often. */
+#define RUN_FD_WARN_EVERY_NS (10 * CLOCK_NS_PER_SEC)
+
+static int64_t run_now_ms(void)
+{
+    return clock_real_ns() / CLOCK_NS_PER_MS;
+}
+
+/* Hand the task's fate to the I/O thread and let go of the task. */
+static void run_settle(executor *ex, task *t, const outcome *o)
+{
+    settle *s = NULL;
+    if (settle_build(t, o, ex->sh->env, &s) == ERR_OK)
+        outq_push(ex->sh->out, s);
+    else
+        log_msg(LOG_ERR, t->decoded ? t->j.id : NULL, "out of memory settling; left unacked");
+    if (strcmp(o->label, "duplicate") == 0)
+        log_msg(LOG_INFO, t->j.id, "duplicate attempt=%u: settled earlier, acked", t->j.attempt);
+    task_free(t);
+    atomic_fetch_sub(&ex->load, 1);
+}
+
+static void run_dead(executor *ex, task *t, const char *prefix, const char *detail)
+{
+    outcome o = {OUTCOME_DEAD, 0, "dead", ""};
+    snprintf(o.reason, sizeof o.reason, "%s%s", prefix, detail);
+    run_settle(ex, t, &o);
+}
+
+/* Decode unless the delivery count already marks the message as poison. */
+static void run_decode(task *t, outcome_admit_in *in, char *reason, size_t cap)
+{
+    in->delivery_count = t->d.delivery_count;
+    in->decode_rc = ERR_OK;
+    in->allowed = true;
+    if (in->delivery_count >= OUTCOME_DELIVERY_LIMIT)
+        return;
+    in->decode_rc = jobwire_decode(t->d.body, t->d.len, &t->j, reason, cap);
+    in->decode_reason = reason;
+    t->decoded = in->decode_rc == ERR_OK;
+}
+
+void run_admit(executor *ex, task *t)
+{
+    outcome_admit_in in = {0};
+    char reason[160] = "", detail[128] = "";
+    run_decode(t, &in, reason, sizeof reason);
+    if (t->decoded) {
+        in.duplicate = recent_has(ex->sh->recent, t->j.id, t->j.attempt);
+        if (t->j.kind == JOB_COMMAND)
+            in.allowed = cmdexec_allowed(t->j.cmd.argv[0], ex->sh->allow, ex->sh->nallow);
+        if (!in.duplicate && in.allowed && expand_job(&t->j, detail, sizeof detail) != ERR_OK)
+            in.expand_error = detail;
+        in.due_ms = t->j.due_ms;
+    }
+    in.now_ms = run_now_ms();
+    outcome o;
+    outcome_admit(&in, &o);
+    if (o.action != OUTCOME_RUN && o.action != OUTCOME_HOLD) {
+        run_settle(ex, t, &o);
+        return;
+    }
+    /* Build the request now, so the due instant only costs curl_multi_add_handle. */
+    if (t->j.kind == JOB_HTTP &&
+        httpcall_new(&t->j, ex->sh->capture_cap, &t->call, detail, sizeof detail) != ERR_OK) {
+        run_dead(ex, t, "request-invalid: ", detail);
+        return;
+    }
+    t->admitted = true;
+    if (o.action == OUTCOME_HOLD &&
+        hold_add(ex->sh->hold, t->j.due_ms * CLOCK_NS_PER_MS, t) == ERR_OK) {
+        atomic_fetch_sub(&ex->load, 1); /* the hold owns it until it falls due */
+        return;
+    }
+    run_start(ex, t);
+}
+
+static bool run_budget_ok(executor *ex)
+{
+    exec_shared *sh = ex->sh;
+    size_t running = atomic_load(&sh->running);
+    if (running * 5 >= sh->fd_budget * 4) {
+        long long now = clock_mono_ns(), last = atomic_load(&sh->fd_warned_ns);
+        if (now - last > RUN_FD_WARN_EVERY_NS &&
+            atomic_compare_exchange_strong(&sh->fd_warned_ns, &last, now))
+            log_warn("%zu jobs running, near the descriptor budget of %zu (RLIMIT_NOFILE / 3):"
+                     " further jobs wait; run more worker processes",
+                     running, sh->fd_budget);
+    }
+    return running < sh->fd_budget;
+}
+
+static void run_backlog_push(executor *ex, task *t)
+{
+    t->next = NULL;
+    if (ex->backlog_tail)
+        ex->backlog_tail->next = t;
+    else
+        ex->backlog_head = t;
+    ex->backlog_tail = t;
+}
+
+/* Fill the attempt's ending from an executor error and finish at once. */
+static void run_fail_now(executor *ex, task *t, const char *why);
+
+static void run_start_http(executor *ex, task *t)
+{
+    t->start_ns = clock_real_ns();
+    httpcall_set_ud(t->call, t);
+    if (httpcall_start(ex->multi, t->call) != ERR_OK) {
+        run_fail_now(ex, t, "cannot add the transfer to libcurl");
+        return;
+    }
+    atomic_fetch_add(&ex->sh->running, 1);
+    t->prev = NULL;
+    t->next = ex->running;
+    if (ex->running)
+        ex->running->prev = t;
+    ex->running = t;
+    t->log_next = ex->started_log;
+    ex->started_log = t;
+}
+
+static void run_start_cmd(executor *ex, task *t)
+{
+    char reason[200] = "";
+    t->start_ns = clock_real_ns();
+    if (cmdexec_start(&t->j, ex->sh->capture_cap, &t->cmd, reason, sizeof reason) != ERR_OK) {
+        run_fail_now(ex, t, reason);
+        return;
+    }
+    atomic_fetch_add(&ex->sh->running, 1);
+    ex->cmds[ex->ncmds++] = t;
+    t->log_next = ex->started_log;
+    ex->started_log = t;
+}
+
+void run_start(executor *ex, task *t)
+{
+    outcome o;
+    outcome_start(t->j.attempt, t->j.due_ms, t->j.max_lateness_ms, run_now_ms(), &o);
+    if (o.action == OUTCOME_MISSED) {
+        t->end_ns = clock_real_ns();
+        run_settle(ex, t, &o);
+        return;
+    }
+    bool is_cmd = t->j.kind == JOB_COMMAND;
+    if (!run_budget_ok(ex) || (is_cmd && ex->ncmds == ex->max_cmds)) {
+        run_backlog_push(ex, t);
+        return;
+    }
+    if (is_cmd)
+        run_start_cmd(ex, t);
+    else
+        run_start_http(ex, t);
+}
+
+void run_backlog(executor *ex)
+{
+    task *list = ex->backlog_head;
+    ex->backlog_head = ex->backlog_tail = NULL;
+    while (list) {
+        task *t = list;
+        list = list->next;
+        run_start(ex, t);
+    }
+}
+
+void run_log_started(executor *ex)
+{
+    for (task *t = ex->started_log; t; t = t->log_next) {
+        if (!log_enabled(LOG_INFO))
+            break;
+        log_msg(LOG_INFO, t->j.id, "started schedule=%s attempt=%u/%u lateness_ms=%lld",
+                t->j.schedule, t->j.attempt, t->j.max_attempts,
+                (long long)(t->start_ns / CLOCK_NS_PER_MS - t->j.due_ms));
+    }
+    ex->started_log = NULL;
+}
+
+static void run_finish(executor *ex, task *t)
+{
+    outcome_run r = {t->j.kind,
+                     t->exec,
+                     t->status,
+                     t->j.attempt,
+                     t->j.max_attempts,
+                     t->j.http.ok_status,
+                     t->j.http.nok_status,
+                     t->retry_after_ms,
+                     t->error};
+    outcome o;
+    outcome_after_run(&r, ex->sh->env->delays_ms, ex->sh->env->nlevels, &o);
+    long long dur = t->start_ns ? (t->end_ns - t->start_ns) / CLOCK_NS_PER_MS : 0;
+    log_msg(o.action == OUTCOME_ACK ? LOG_INFO : LOG_NOTICE, t->j.id,
+            "finished schedule=%s attempt=%u/%u outcome=%s status=%d duration_ms=%lld%s%s",
+            t->j.schedule, t->j.attempt, t->j.max_attempts, o.label, t->status, dur,
+            t->error[0] ? " error=" : "", t->error);
+    run_settle(ex, t, &o);
+}
+
+static void run_fail_now(executor *ex, task *t, const char *why)
+{
+    t->exec = OUTCOME_EXEC_INVALID;
+    t->end_ns = clock_real_ns();
+    snprintf(t->error, sizeof t->error, "%s", why);
+    run_finish(ex, t);
+}
+
+static void run_unlink(executor *ex, task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        ex->running = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+}
+
+static outcome_exec run_exec_of(httpcall_err e)
+{
+    return e == HTTPCALL_OK        ? OUTCOME_EXEC_DONE
+           : e == HTTPCALL_TIMEOUT ? OUTCOME_EXEC_TIMEOUT
+           : e == HTTPCALL_INVALID ? OUTCOME_EXEC_INVALID
+                                   : OUTCOME_EXEC_CONNECT;
+}
+
+/* Copy what the result needs, then free the transfer at once: its buffers are the bulk of a
+ * task's memory. */
+static void run_take_http(task *t)
+{
+    const httpcall_result *r = httpcall_result_get(t->call);
+    t->end_ns = clock_real_ns();
+    t->exec = run_exec_of(r->err);
+    t->status = r->status;
+    t->retry_after_ms = r->retry_after_ms;
+    snprintf(t->error, sizeof t->error, "%s", r->error);
+    t->response = r->body_len ? malloc(r->body_len) : NULL;
+    if (t->response) {
+        memcpy(t->response, r->body, r->body_len);
+        t->response_len = r->body_len;
+    }
+    t->truncated = r->truncated;
+    httpcall_free(t->call);
+    t->call = NULL;
+}
+
+void run_collect(executor *ex)
+{
+    for (httpcall *c = httpcall_multi_next_done(ex->multi); c;
+         c = httpcall_multi_next_done(ex->multi)) {
+        task *t = httpcall_ud(c);
+        run_unlink(ex, t);
+        atomic_fetch_sub(&ex->sh->running, 1);
+        run_take_http(t);
+        run_finish(ex, t);
+    }
+}
+
+static void run_take_cmd(task *t)
+{
+    const cmdexec_result *r = cmdexec_result_get(t->cmd);
+    t->end_ns = clock_real_ns();
+    t->exec = r->timed_out ? OUTCOME_EXEC_TIMEOUT : OUTCOME_EXEC_DONE;
+    t->status = r->exit_code;
+    if (r->timed_out)
+        snprintf(t->error, sizeof t->error, "killed after %u ms", t->j.cmd.timeout_ms);
+    t->response = r->output_len ? malloc(r->output_len) : NULL;
+    if (t->response) {
+        memcpy(t->response, r->output, r->output_len);
+        t->response_len = r->output_len;
+    }
+    t->truncated = r->truncated;
+    cmdexec_free(t->cmd);
+    t->cmd = NULL;
+}
+
+void run_step_cmds(executor *ex)
+{
+    for (size_t i = 0; i < ex->ncmds;) {
+        task *t = ex->cmds[i];
+        if (!cmdexec_step(t->cmd)) {
+            i++;
+            continue;
+        }
+        ex->cmds[i] = ex->cmds[--ex->ncmds];
+        atomic_fetch_sub(&ex->sh->running, 1);
+        run_take_cmd(t);
+        run_finish(ex, t);
+    }
+}
+
+void run_drop_list(executor *ex, task *list)
+{
+    while (list) {
+        task *t = list;
+        list = list->next;
+        task_free(t);
+        atomic_fetch_sub(&ex->load, 1);
+    }
+}
+
+void run_drop_all(executor *ex)
+{
+    run_drop_list(ex, ex->backlog_head);
+    ex->backlog_head = ex->backlog_tail = NULL;
+    ex->started_log = NULL;
+    while (ex->running) {
+        task *t = ex->running;
+        run_unlink(ex, t);
+        atomic_fetch_sub(&ex->sh->running, 1);
+        task_free(t);
+        atomic_fetch_sub(&ex->load, 1);
+    }
+    for (size_t i = 0; i < ex->ncmds; i++) {
+        atomic_fetch_sub(&ex->sh->running, 1);
+        task_free(ex->cmds[i]);
+        atomic_fetch_sub(&ex->load, 1);
+    }
+    ex->ncmds = 0;
+}
