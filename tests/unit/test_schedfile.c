@@ -415,8 +415,10 @@ static const bad_case bad_cases[] = {
 /* True when errors has a line "<path>:<line>:<col>: " containing w->text. */
 static int has_error(const char *errors, const char *path, const want *w)
 {
-    char prefix[512];
-    snprintf(prefix, sizeof prefix, "%s:%d:%d: ", path, w->line, w->col);
+    char prefix[600];
+    int n = snprintf(prefix, sizeof prefix, "%s:%d:%d: ", path, w->line, w->col);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return 0;
     for (const char *l = errors; l && *l;) {
         const char *nl = strchr(l, '\n');
         size_t len = nl ? (size_t)(nl - l) : strlen(l);
