@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,14 @@ struct tzone {
     int32_t first_off;  /* before the first transition (TZif type 0) */
     bool has_rule;      /* the footer governs instants after the last transition */
     tzone_rule rule;
+    unsigned refs;      /* holders of this shared instance (under tzone_cache_lock) */
+    struct tzone *next; /* in tzone_cache */
 };
+
+/* Loaded zones are immutable, so one instance per name is shared by every holder: a schedule
+ * of 100,000 entries in five zones reads five files, not 100,000. */
+static pthread_mutex_t tzone_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tzone *tzone_cache;
 
 static int64_t tzone_floor_div(int64_t a, int64_t b)
 {
@@ -390,6 +398,22 @@ static int tzone_load_file(tzone *tz, const char *name, char *err, size_t cap)
     return rc;
 }
 
+static tzone *tzone_cache_find(const char *name)
+{
+    for (tzone *tz = tzone_cache; tz; tz = tz->next) {
+        if (strcmp(tz->name, name) == 0)
+            return tz;
+    }
+    return NULL;
+}
+
+static void tzone_destroy(tzone *tz)
+{
+    free(tz->trans);
+    free(tz->trans_off);
+    free(tz);
+}
+
 int tzone_load(const char *name, tzone **out, char *err, size_t cap)
 {
     *out = NULL;
@@ -399,26 +423,49 @@ int tzone_load(const char *name, tzone **out, char *err, size_t cap)
         snprintf(err, cap, "invalid time zone name '%.64s'", name ? name : "(null)");
         return ERR_TZ;
     }
-    tzone *tz = calloc(1, sizeof *tz);
-    if (!tz)
-        return ERR_NOMEM;
-    memcpy(tz->name, name, strlen(name) + 1);
-    int rc = tzone_load_file(tz, name, err, cap);
-    if (rc != ERR_OK) {
-        tzone_free(tz);
-        return rc;
+    int rc = ERR_OK;
+    pthread_mutex_lock(&tzone_cache_lock);
+    tzone *tz = tzone_cache_find(name);
+    if (tz) {
+        tz->refs++;
+        goto out;
     }
+    rc = ERR_NOMEM;
+    tz = calloc(1, sizeof *tz);
+    if (!tz)
+        goto out;
+    memcpy(tz->name, name, strlen(name) + 1);
+    rc = tzone_load_file(tz, name, err, cap);
+    if (rc != ERR_OK) {
+        tzone_destroy(tz);
+        tz = NULL;
+        goto out;
+    }
+    tz->refs = 1;
+    tz->next = tzone_cache;
+    tzone_cache = tz;
+out:
+    pthread_mutex_unlock(&tzone_cache_lock);
     *out = tz;
-    return ERR_OK;
+    return rc;
 }
 
 void tzone_free(tzone *tz)
 {
     if (!tz)
         return;
-    free(tz->trans);
-    free(tz->trans_off);
-    free(tz);
+    pthread_mutex_lock(&tzone_cache_lock);
+    bool last = --tz->refs == 0;
+    if (last) {
+        tzone **pp = &tzone_cache;
+        while (*pp && *pp != tz)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = tz->next;
+    }
+    pthread_mutex_unlock(&tzone_cache_lock);
+    if (last)
+        tzone_destroy(tz);
 }
 
 const char *tzone_name(const tzone *tz)

@@ -21,13 +21,15 @@ typedef struct tzone_civil {
     int32_t utc_offset_s;
 } tzone_civil;
 
-/* Load a zone by IANA name ("Europe/Paris", "UTC") from $TZDIR or /usr/share/zoneinfo. The
- * name must be 1..255 bytes of [A-Za-z0-9/_+-.], must not contain ".." or start with '/'.
- * "UTC" and "Etc/UTC" fall back to a built-in UTC when the file is missing. Instants after the
- * file's last transition follow its POSIX TZ footer (e.g. "CET-1CEST,M3.5.0,M10.5.0/3").
- * Returns ERR_OK, ERR_TZ (bad name, unknown or unreadable or malformed file; err says why, err
- * may be NULL) or ERR_NOMEM. The caller owns *out (tzone_free). Uses no libc time-zone state,
- * so loading is thread-safe, and an immutable tzone is safe to share between threads. */
+/* Load a zone by IANA name ("Europe/Paris", "UTC"). Zones are cached and shared: loading a
+ * name already held returns the same instance with one more reference (tzone_free drops it).from
+ * $TZDIR or /usr/share/zoneinfo. The name must be 1..255 bytes of [A-Za-z0-9/_+-.], must not
+ * contain ".." or start with '/'. "UTC" and "Etc/UTC" fall back to a built-in UTC when the file is
+ * missing. Instants after the file's last transition follow its POSIX TZ footer (e.g.
+ * "CET-1CEST,M3.5.0,M10.5.0/3"). Returns ERR_OK, ERR_TZ (bad name, unknown or unreadable or
+ * malformed file; err says why, err may be NULL) or ERR_NOMEM. The caller owns *out (tzone_free).
+ * Uses no libc time-zone state, so loading is thread-safe, and an immutable tzone is safe to share
+ * between threads. */
 int tzone_load(const char *name, tzone **out, char *err, size_t cap);
 /* Free a zone; NULL is a no-op. */
 void tzone_free(tzone *tz);
