@@ -5,10 +5,14 @@
 #include "err.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 /* Per-transfer receive buffer. libcurl's 16 KiB default times 5,000 concurrent transfers would
  * be 80 MB of buffers for replies we cap at a few KiB anyway. */
@@ -16,10 +20,18 @@
 #define HTTPCALL_MAX_REDIRS 10
 /* Extra fds one poll accepts (command executor pipes); more are served on the next pass. */
 #define HTTPCALL_EXTRA_MAX 256
+/* Ready sockets taken from epoll per call; a larger burst is taken in several calls. */
+#define HTTPCALL_EVENTS 256
 
+/* libcurl's socket interface over our own epoll set: each wait and each perform costs what is
+ * ready, not what is in flight. curl_multi_poll rebuilds a pollfd array of every socket on every
+ * call, which made a burst of 1,000 connections quadratic (hundreds of ms of start lateness). */
 struct httpcall_multi {
     CURLM *m;
     size_t active;
+    int epfd;         /* curl's sockets, as its socket callback asks */
+    int wakefd;       /* eventfd: httpcall_multi_wakeup from other threads */
+    int64_t timer_ns; /* monotonic deadline of libcurl's timer, -1 when none */
 };
 
 struct httpcall {
@@ -43,16 +55,51 @@ void httpcall_global_fini(void)
     curl_global_cleanup();
 }
 
+/* CURLMOPT_SOCKETFUNCTION: mirror what libcurl wants to watch into the epoll set. */
+static int httpcall_on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
+{
+    (void)e;
+    httpcall_multi *hm = ud;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(hm->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF are harmless here */
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+    if (!sockp || epoll_ctl(hm->epfd, EPOLL_CTL_MOD, fd, &ev) != 0) {
+        epoll_ctl(hm->epfd, EPOLL_CTL_ADD, fd, &ev);
+        curl_multi_assign(hm->m, fd, hm); /* any non-NULL mark: "already in the set" */
+    }
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: remember when libcurl wants to run its timeouts. */
+static int httpcall_on_timer(CURLM *m, long timeout_ms, void *ud)
+{
+    (void)m;
+    httpcall_multi *hm = ud;
+    hm->timer_ns = timeout_ms < 0 ? -1 : clock_mono_ns() + (int64_t)timeout_ms * CLOCK_NS_PER_MS;
+    return 0;
+}
+
 int httpcall_multi_new(const httpcall_limits *lim, httpcall_multi **out)
 {
     httpcall_multi *hm = calloc(1, sizeof *hm);
     if (!hm)
         return ERR_NOMEM;
+    hm->timer_ns = -1;
+    hm->epfd = epoll_create1(EPOLL_CLOEXEC);
+    hm->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     hm->m = curl_multi_init();
-    if (!hm->m) {
-        free(hm);
+    if (!hm->m || hm->epfd < 0 || hm->wakefd < 0) {
+        httpcall_multi_free(hm);
         return ERR_NOMEM;
     }
+    curl_multi_setopt(hm->m, CURLMOPT_SOCKETFUNCTION, httpcall_on_socket);
+    curl_multi_setopt(hm->m, CURLMOPT_SOCKETDATA, hm);
+    curl_multi_setopt(hm->m, CURLMOPT_TIMERFUNCTION, httpcall_on_timer);
+    curl_multi_setopt(hm->m, CURLMOPT_TIMERDATA, hm);
     curl_multi_setopt(hm->m, CURLMOPT_MAX_HOST_CONNECTIONS, lim->max_host_conns);
     curl_multi_setopt(hm->m, CURLMOPT_MAX_TOTAL_CONNECTIONS, lim->max_total_conns);
     if (lim->max_cached > 0)
@@ -65,36 +112,72 @@ void httpcall_multi_free(httpcall_multi *m)
 {
     if (!m)
         return;
-    curl_multi_cleanup(m->m);
+    if (m->m)
+        curl_multi_cleanup(m->m);
+    if (m->epfd >= 0)
+        close(m->epfd);
+    if (m->wakefd >= 0)
+        close(m->wakefd);
     free(m);
 }
 
 void httpcall_multi_wakeup(httpcall_multi *m)
 {
-    curl_multi_wakeup(m->m);
+    uint64_t one = 1;
+    ssize_t n = write(m->wakefd, &one, sizeof one);
+    (void)n; /* a saturated counter is still readable: the wakeup is not lost */
+}
+
+static int httpcall_timer_ms(const httpcall_multi *m, int timeout_ms)
+{
+    if (m->timer_ns < 0)
+        return timeout_ms;
+    int64_t left = (m->timer_ns - clock_mono_ns() + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS;
+    if (left < 0)
+        left = 0;
+    return left < timeout_ms ? (int)left : timeout_ms;
 }
 
 int httpcall_multi_poll(httpcall_multi *m, struct pollfd *extra, size_t nextra, int timeout_ms)
 {
-    struct curl_waitfd w[HTTPCALL_EXTRA_MAX];
+    struct pollfd p[2 + HTTPCALL_EXTRA_MAX];
     size_t n = nextra < HTTPCALL_EXTRA_MAX ? nextra : HTTPCALL_EXTRA_MAX;
-    for (size_t i = 0; i < n; i++) {
-        w[i].fd = extra[i].fd;
-        w[i].events = (short)(((extra[i].events & POLLIN) ? CURL_WAIT_POLLIN : 0) |
-                              ((extra[i].events & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
-        w[i].revents = 0;
+    p[0] = (struct pollfd){m->epfd, POLLIN, 0};
+    p[1] = (struct pollfd){m->wakefd, POLLIN, 0};
+    for (size_t i = 0; i < n; i++)
+        p[2 + i] = (struct pollfd){extra[i].fd, extra[i].events, 0};
+    int rc = poll(p, (nfds_t)(2 + n), httpcall_timer_ms(m, timeout_ms));
+    if (rc < 0 && errno != EINTR)
+        return ERR_IO;
+    if (p[1].revents & POLLIN) {
+        uint64_t v;
+        ssize_t r = read(m->wakefd, &v, sizeof v);
+        (void)r;
     }
-    int numfds = 0;
-    CURLMcode rc = curl_multi_poll(m->m, n ? w : NULL, (unsigned)n, timeout_ms, &numfds);
     for (size_t i = 0; i < nextra; i++)
-        extra[i].revents = i < n ? w[i].revents : 0;
-    return rc == CURLM_OK ? ERR_OK : ERR_IO;
+        extra[i].revents = i < n ? p[2 + i].revents : 0;
+    return ERR_OK;
 }
 
 int httpcall_multi_perform(httpcall_multi *m)
 {
-    int running = 0;
-    return curl_multi_perform(m->m, &running) == CURLM_OK ? ERR_OK : ERR_IO;
+    struct epoll_event evs[HTTPCALL_EVENTS];
+    int running = 0, n;
+    CURLMcode rc = CURLM_OK;
+    do {
+        n = epoll_wait(m->epfd, evs, HTTPCALL_EVENTS, 0);
+        for (int i = 0; i < n; i++) {
+            int mask = ((evs[i].events & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+                       ((evs[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+                       ((evs[i].events & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+            rc |= curl_multi_socket_action(m->m, evs[i].data.fd, mask, &running);
+        }
+    } while (n == HTTPCALL_EVENTS);
+    if (m->timer_ns >= 0 && clock_mono_ns() >= m->timer_ns) {
+        m->timer_ns = -1; /* libcurl sets the next deadline from inside the call */
+        rc |= curl_multi_socket_action(m->m, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    return rc == CURLM_OK ? ERR_OK : ERR_IO;
 }
 
 size_t httpcall_multi_active(const httpcall_multi *m)
