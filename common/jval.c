@@ -89,18 +89,33 @@ void jval_set_array(jval *v)
     v->type = JVAL_ARRAY;
 }
 
-/* Containers grow one slot at a time: contexts are small, and an exact size keeps the arrays
- * that jobwire.c allocates directly compatible with later pushes. On failure the item stays
- * with the caller. */
+/* Make room for one more of `size`-byte slots: capacity doubles, so n pushes cost O(n) copying
+ * whatever the allocator does with realloc. A cap below n (0 from a zeroed or hand-built
+ * container) means the array holds exactly n. */
+static int jval_grow(void **slots, size_t n, size_t *cap, size_t size)
+{
+    size_t have = *cap > n ? *cap : n;
+    if (n < have)
+        return ERR_OK;
+    size_t want = have ? 2 * have : 4;
+    void *p = realloc(*slots, want * size);
+    if (!p)
+        return ERR_NOMEM;
+    *slots = p;
+    *cap = want;
+    return ERR_OK;
+}
+
+/* On failure the item stays with the caller. */
 int jval_array_push(jval *arr, jval *item)
 {
     if (!arr || arr->type != JVAL_ARRAY || !item)
         return ERR_INVAL;
-    jval *items = realloc(arr->u.arr.items, (arr->u.arr.n + 1) * sizeof *items);
-    if (!items)
+    void *slots = arr->u.arr.items;
+    if (jval_grow(&slots, arr->u.arr.n, &arr->u.arr.cap, sizeof(jval)))
         return ERR_NOMEM;
-    items[arr->u.arr.n++] = *item;
-    arr->u.arr.items = items;
+    arr->u.arr.items = slots;
+    arr->u.arr.items[arr->u.arr.n++] = *item;
     jval_set_nil(item);
     return ERR_OK;
 }
@@ -127,14 +142,14 @@ int jval_map_put(jval *map, const char *key, jval *val)
         return ERR_OK;
     }
     char *k = strdup(key);
-    jval_kv *all = k ? realloc(map->u.map.kv, (map->u.map.n + 1) * sizeof *all) : NULL;
-    if (!all) {
+    void *slots = map->u.map.kv;
+    if (!k || jval_grow(&slots, map->u.map.n, &map->u.map.cap, sizeof(jval_kv))) {
         free(k);
         return ERR_NOMEM;
     }
-    all[map->u.map.n].key = k;
-    all[map->u.map.n].val = *val;
-    map->u.map.kv = all;
+    map->u.map.kv = slots;
+    map->u.map.kv[map->u.map.n].key = k;
+    map->u.map.kv[map->u.map.n].val = *val;
     map->u.map.n++;
     jval_set_nil(val);
     return ERR_OK;

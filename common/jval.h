@@ -35,10 +35,12 @@ struct jval {
         struct {
             jval *items;
             size_t n;
+            size_t cap; /* slots allocated, so pushes grow geometrically; 0 means exactly n */
         } arr;
         struct {
             jval_kv *kv;
             size_t n;
+            size_t cap; /* as for arr */
         } map;
     } u;
 };

@@ -113,6 +113,32 @@ static void test_clone_is_deep(void **state)
     jval_fini(&b);
 }
 
+/* Containers from clone (allocated exactly) must still take pushes, and many pushes must stay
+ * cheap: 100000 one-slot reallocs would copy ~160 GB under ASan and hit the test timeout. */
+static void test_push_grows(void **state)
+{
+    (void)state;
+    jval a, b, v;
+    build_sample(&a);
+    assert_int_equal(jval_clone(&b, jval_path(&a, "items")), ERR_OK);
+    for (int i = 0; i < 100000; i++) {
+        jval_set_int(&v, i);
+        assert_int_equal(jval_array_push(&b, &v), ERR_OK);
+    }
+    assert_int_equal(b.u.arr.n, 100002);
+    assert_string_equal(jval_path(&b, "1.name")->u.s.ptr, "b");
+    assert_int_equal(jval_path(&b, "100001")->u.i, 99999);
+    jval_fini(&b);
+    assert_int_equal(jval_clone(&b, jval_path(&a, "store")), ERR_OK);
+    put_int(&b, "extra", 5);
+    put_int(&b, "more", 6);
+    assert_int_equal(b.u.map.n, 4);
+    assert_int_equal(jval_map_get(&b, "id")->u.i, 42);
+    assert_int_equal(jval_map_get(&b, "more")->u.i, 6);
+    jval_fini(&b);
+    jval_fini(&a);
+}
+
 typedef void (*builder)(jval *v);
 
 static void b_nil(jval *v)
@@ -332,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_str_keeps_embedded_nul),
         cmocka_unit_test(test_map_put_replaces),
         cmocka_unit_test(test_clone_is_deep),
+        cmocka_unit_test(test_push_grows),
         cmocka_unit_test(test_equal_table),
         cmocka_unit_test(test_path_table),
         cmocka_unit_test(test_to_text_table),
