@@ -91,6 +91,8 @@ static int settle_result(settle *s, const task *t, const settle_env *env)
 
 static void settle_ids(settle *s, const task *t)
 {
+    if (t->d.message_id)
+        s->message_id = strdup(t->d.message_id);
     if (!t->decoded)
         return;
     s->id = strdup(t->j.id);
@@ -141,7 +143,7 @@ void settle_message(const settle *s, mq_msg *m)
     m->routing_key = s->routing_key;
     m->body = s->body;
     m->len = s->len;
-    m->message_id = s->id;
+    m->message_id = s->id ? s->id : s->message_id;
     m->content_type = SETTLE_CONTENT_TYPE;
     m->expiration = s->expiration[0] ? s->expiration : NULL;
     m->headers = s->nhdrs ? s->hdrs : NULL;
@@ -155,6 +157,7 @@ void settle_free(settle *s)
     if (!s)
         return;
     free(s->id);
+    free(s->message_id);
     free(s->schedule);
     free(s->body);
     free(s->result);

@@ -35,7 +35,8 @@ typedef struct settle {
     char reason[160];
     int status;
     int retry_level;
-    char *id; /* firing id, NULL when the body never decoded */
+    char *id;         /* firing id, NULL when the body never decoded */
+    char *message_id; /* the delivery's message_id, carried over to dead letters */
     char *schedule;
     uint32_t attempt;
     int64_t lateness_ms; /* INT64_MIN when the attempt never started */
