@@ -344,6 +344,26 @@ static void jval_json_str(jval_buf *b, const char *s, size_t len)
     jval_buf_add(b, "\"", 1);
 }
 
+static void jval_render(jval_buf *b, const jval *v, bool json);
+
+/* Containers are JSON whatever the level, so nested values render as JSON too. */
+static void jval_render_container(jval_buf *b, const jval *v)
+{
+    bool map = v->type == JVAL_MAP;
+    size_t n = map ? v->u.map.n : v->u.arr.n;
+    jval_buf_add(b, map ? "{" : "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            jval_buf_add(b, ",", 1);
+        if (map) {
+            jval_json_str(b, v->u.map.kv[i].key, strlen(v->u.map.kv[i].key));
+            jval_buf_add(b, ":", 1);
+        }
+        jval_render(b, map ? &v->u.map.kv[i].val : &v->u.arr.items[i], true);
+    }
+    jval_buf_add(b, map ? "}" : "]", 1);
+}
+
 static void jval_render(jval_buf *b, const jval *v, bool json)
 {
     char num[32];
@@ -373,24 +393,8 @@ static void jval_render(jval_buf *b, const jval *v, bool json)
             jval_buf_add(b, v->u.s.ptr, v->u.s.len);
         break;
     case JVAL_ARRAY:
-        jval_buf_add(b, "[", 1);
-        for (size_t i = 0; i < v->u.arr.n; i++) {
-            if (i)
-                jval_buf_add(b, ",", 1);
-            jval_render(b, &v->u.arr.items[i], true);
-        }
-        jval_buf_add(b, "]", 1);
-        break;
     case JVAL_MAP:
-        jval_buf_add(b, "{", 1);
-        for (size_t i = 0; i < v->u.map.n; i++) {
-            if (i)
-                jval_buf_add(b, ",", 1);
-            jval_json_str(b, v->u.map.kv[i].key, strlen(v->u.map.kv[i].key));
-            jval_buf_add(b, ":", 1);
-            jval_render(b, &v->u.map.kv[i].val, true);
-        }
-        jval_buf_add(b, "}", 1);
+        jval_render_container(b, v);
         break;
     }
 }
