@@ -5,6 +5,7 @@
 #   broker.sh start DIR [--nodename N] [--amqp-port P] [--mgmt-port P] [--dist-port P]
 #                       [--tls CERTDIR] [--tls-port P] [--plugins a,b] [--heartbeat S]
 #                       [--stats-ms MS] [--timeout S] [--no-trim] [--no-cli-check]
+#                       [--owner-pid PID]   (kill the node once PID is gone)
 #   broker.sh stop DIR [--kill] [--clean] [--timeout S]
 #   broker.sh ctl DIR ARGS...     rabbitmqctl against that node
 #   broker.sh diag DIR ARGS...    rabbitmq-diagnostics against that node
@@ -19,6 +20,7 @@
 set -euo pipefail
 
 PROG=broker.sh
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 START_TIMEOUT=60     # seconds; a cold start takes ~5 s here, 60 s covers a loaded CI machine
 STOP_TIMEOUT=30      # seconds for a graceful stop before the process group is killed
 HEARTBEAT=10         # server heartbeat (s): short so a dead client is noticed within a test
@@ -30,7 +32,7 @@ die() {
     exit 1
 }
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2
     exit 2
 }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -109,11 +111,14 @@ node_env() {
 
 # ---- ports ----------------------------------------------------------------------------------
 
-# Bind-test on 0.0.0.0, the strictest test: it fails if anything holds the port on any address.
+# Bind-test on 0.0.0.0, the strictest address: it fails if anything listens on the port on any
+# address. SO_REUSEADDR as RabbitMQ's own listeners use it, so connections of a previous run of
+# the node lingering in TIME_WAIT do not block a restart on the same ports.
 port_free() {
     python3 - "$1" <<'EOF'
 import socket, sys
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 try:
     s.bind(("0.0.0.0", int(sys.argv[1])))
 except OSError:
@@ -215,6 +220,15 @@ write_config() {
             echo "ssl_options.versions.2 = tlsv1.2"
         fi
     } >"$N/rabbitmq.conf"
+    # Test-speed settings that rabbitmq.conf cannot express. Quorum queues report stats on their
+    # own tick (5 s by default), and the management API keeps samples at 5 s granularity: with
+    # both, a test waited ~10 s to see a quorum queue's depth change.
+    local sec=$(((STATS_MS + 999) / 1000))
+    cat >"$N/advanced.config" <<EOF
+[{rabbit, [{quorum_tick_interval, $STATS_MS}]},
+ {rabbitmq_management, [{sample_retention_policies,
+     [{global, [{605, $sec}]}, {basic, [{605, $sec}]}, {detailed, [{10, $sec}]}]}]}].
+EOF
     echo "[${PLUGINS}]." >"$N/enabled_plugins"
     : >"$N/rabbitmq-env.conf"
 }
@@ -345,6 +359,23 @@ write_env() {
     mv "$tmp" "$ENVFILE"
 }
 
+# A detached watcher kills the node once the owner (the test process) is gone, even when the
+# owner was SIGKILLed (ctest timeout) and could run no cleanup. It leaves on its own when the
+# node is stopped normally (broker.pid removed).
+start_watcher() {
+    [ -n "$OWNER_PID" ] || return 0
+    kill -0 "$OWNER_PID" 2>/dev/null || die "--owner-pid $OWNER_PID: no such process"
+    (
+        exec 9>&-
+        cd /
+        exec setsid bash -c 'while kill -0 "$1" 2>/dev/null && [ -f "$2/broker.pid" ]; do
+                sleep 1
+            done
+            [ -f "$2/broker.pid" ] && exec "$3" stop "$2" --kill' \
+            watcher "$OWNER_PID" "$DIR" "$SELF"
+    ) >/dev/null 2>&1 </dev/null &
+}
+
 # ---- commands -------------------------------------------------------------------------------
 
 launch() {
@@ -374,6 +405,7 @@ cmd_start() {
         node_env
         wait_ready
         write_env
+        start_watcher
         echo "$PROG: $NODENAME already running (amqp $AMQP_PORT, mgmt $MGMT_PORT)"
         return 0
     fi
@@ -386,6 +418,7 @@ cmd_start() {
     t_up=$(now_ms)
     cli_check
     write_env
+    start_watcher
     echo "$PROG: $NODENAME ready in $(($(now_ms) - t0)) ms (answering after $((t_up - t0)) ms;" \
         "amqp $AMQP_PORT, mgmt $MGMT_PORT, dist $DIST_PORT${TLS_PORT:+, tls $TLS_PORT})"
 }
@@ -442,7 +475,7 @@ cmd_status() {
 
 parse_start_flags() {
     NODENAME="" AMQP_PORT="" MGMT_PORT="" DIST_PORT="" TLS_PORT="" TLS_DIR=""
-    PLUGINS=$BASE_PLUGINS TRIM=1 CLI_CHECK=1
+    PLUGINS=$BASE_PLUGINS TRIM=1 CLI_CHECK=1 OWNER_PID=""
     while [ $# -gt 0 ]; do
         case $1 in
         --nodename) NODENAME=${2:?}; [[ $NODENAME == *@* ]] || NODENAME="$NODENAME@localhost" ;;
@@ -457,6 +490,7 @@ parse_start_flags() {
         --timeout) START_TIMEOUT=${2:?} ;;
         --no-trim) TRIM=0; shift; continue ;;
         --no-cli-check) CLI_CHECK=0; shift; continue ;;
+        --owner-pid) OWNER_PID=${2:?} ;;
         *) usage ;;
         esac
         shift 2
