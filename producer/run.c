@@ -1,0 +1,277 @@
+/* run: `salvo-producer run`: start-up, the wait-then-fire loop, reload, and a draining stop.
+ *
+ * One thread does everything, in this order, forever: plan the next batch (settling misfires),
+ * expand and encode it while its instant is still ahead, wait for the instant on the waker
+ * while keeping the broker connection serviced (heartbeats are only sent inside library
+ * calls), sleep the last few ms on an absolute realtime clock, publish the batch and wait for
+ * its confirms, then record the firings and save the state. */
+#include "run.h"
+
+#include "clock.h"
+#include "err.h"
+#include "fireplan.h"
+#include "log.h"
+#include "publish.h"
+#include "runopts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The waker's timer fires this long before the instant; the rest is an absolute sleep, which
+ * lands within tens of microseconds, after the broker events that woke us were handled. */
+#define RUN_MARGIN_NS (2 * CLOCK_NS_PER_MS)
+
+typedef struct run_ctx {
+    runopts o;
+    waker w;
+    fireplan plan;
+    publish pub;
+    fireplan_batch due; /* the next batch, planned */
+    firebatch batch;    /* ... and built */
+    bool ready;         /* due and batch match the plan */
+    bool have_next;     /* false when nothing will ever fire */
+    int lock_fd;
+} run_ctx;
+
+static int64_t run_now_ms(void)
+{
+    return clock_real_ns() / CLOCK_NS_PER_MS;
+}
+
+static void run_log_errors(const char *errors)
+{
+    const char *p = errors ? errors : "";
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        if (len > 0)
+            log_err("%.*s", len, p);
+        p += len + (nl != NULL);
+    }
+}
+
+static void run_save_state(run_ctx *c)
+{
+    prodstate_rec *recs = NULL;
+    size_t n = 0;
+    int rc = fireplan_state(&c->plan, &recs, &n);
+    if (rc == ERR_OK)
+        rc = prodstate_save(c->o.state_dir, recs, n);
+    if (rc != ERR_OK)
+        log_err("saving state to %s/%s failed: %s", c->o.state_dir, PRODSTATE_FILE, err_str(rc));
+    free(recs);
+}
+
+/* SIGHUP: a broken file keeps the old schedule, with every error logged as file:line. */
+static void run_reload(run_ctx *c)
+{
+    schedfile *sf = NULL;
+    char *errors = NULL;
+    int rc = schedfile_load(c->o.schedule, &sf, &errors);
+    if (rc != ERR_OK) {
+        log_err("reload of %s failed (%s); keeping the previous schedule of %zu jobs",
+                c->o.schedule, err_str(rc), c->plan.n);
+        run_log_errors(errors);
+        free(errors);
+        return;
+    }
+    firebatch_clear(&c->batch); /* it borrows names from the plan about to be replaced */
+    c->ready = false;
+    if (fireplan_reload(&c->plan, sf, run_now_ms()) != ERR_OK)
+        log_err("reload of %s: out of memory; keeping the previous schedule", c->o.schedule);
+}
+
+/* Plan and build the next batch ahead of its instant. */
+static int run_prepare(run_ctx *c)
+{
+    int64_t t0 = clock_mono_ns();
+    int rc = fireplan_next(&c->plan, run_now_ms(), &c->due);
+    c->have_next = rc == ERR_OK;
+    if (rc == ERR_NOTFOUND) {
+        c->ready = true;
+        log_notice("nothing left to fire; waiting for a reload or a stop");
+        return ERR_OK;
+    }
+    if (rc == ERR_OK)
+        rc = firebatch_build(&c->batch, &c->plan, &c->due);
+    if (rc != ERR_OK)
+        return rc;
+    c->ready = true;
+    if (log_enabled(LOG_DEBUG)) {
+        char at[40];
+        clock_format_iso(c->due.key_ms * CLOCK_NS_PER_MS, 3, at, sizeof at);
+        log_debug("prepared batch for %s: %zu jobs of %zu firings in %.1f ms", at, c->batch.nm,
+                  c->batch.nf, (double)(clock_mono_ns() - t0) / 1e6);
+    }
+    return ERR_OK;
+}
+
+/* Wait for the batch's instant with the connection serviced. ERR_OK at the instant, ERR_INTR
+ * when a signal or a clock step needs the loop's attention first. */
+static int run_wait(run_ctx *c)
+{
+    int64_t key = c->have_next ? c->due.key_ms * CLOCK_NS_PER_MS : INT64_MAX;
+    int64_t hb_half_ms = c->o.heartbeat_s * 500;
+    for (;;) {
+        if (waker_peek(&c->w, WAKER_HUP | WAKER_TERM | WAKER_CLOCKSET))
+            return ERR_INTR;
+        int64_t now = clock_real_ns();
+        if (now >= key - RUN_MARGIN_NS) {
+            while (clock_real_ns() < key)
+                clock_sleep_until_real(key);
+            return ERR_OK;
+        }
+        waker_arm(&c->w, key == INT64_MAX ? 0 : key - RUN_MARGIN_NS);
+        if (!publish_connected(&c->pub)) {
+            publish_connect(&c->pub, false);
+        } else {
+            int64_t left_ms = (key - RUN_MARGIN_NS - now) / CLOCK_NS_PER_MS + 1;
+            publish_service(&c->pub, (int)(left_ms < hb_half_ms ? left_ms : hb_half_ms));
+        }
+        waker_take(&c->w, WAKER_TIMER); /* only a wake-up: the clock is read again above */
+    }
+}
+
+static void run_log_batch(const run_ctx *c, const publish_report *r, size_t committed)
+{
+    const firebatch *b = &c->batch;
+    char due[40], more[32] = "";
+    if (b->nf == 0)
+        return;
+    clock_format_iso(b->f[0].pf.due_s * CLOCK_NS_PER_SEC, 0, due, sizeof due);
+    if (b->nf > 1)
+        snprintf(more, sizeof more, " (+%zu more)", b->nf - 1);
+    double late = (double)(r->pass_real_ns - b->key_ms * CLOCK_NS_PER_MS) / 1e6;
+    log_info("fired job=%s%s due=%s jobs=%zu confirmed=%zu lateness_ms=%.1f publish_ms=%.1f "
+             "confirm_ms=%.1f total_ms=%.1f published=%u reconnects=%u%s",
+             b->f[0].schedule, more, due, b->nm, b->nm - b->unconfirmed, late,
+             (double)r->publish_ns / 1e6, (double)r->confirm_ns / 1e6, (double)r->total_ns / 1e6,
+             r->published, r->reconnects, b->f[0].pf.replay ? " misfire-replay" : "");
+    if (committed < b->nf)
+        log_err("%zu of %zu firings not confirmed before the stop: not recorded as fired",
+                b->nf - committed, b->nf);
+}
+
+/* Publish the built batch, record what the broker confirmed, save the state. */
+static int run_fire(run_ctx *c)
+{
+    publish_report r;
+    int rc = publish_batch(&c->pub, &c->batch, &r);
+    size_t committed = 0;
+    for (size_t i = 0; i < c->batch.nf; i++) {
+        if (c->batch.f[i].unconfirmed == 0) {
+            fireplan_commit(&c->plan, &c->batch.f[i].pf);
+            committed++;
+        }
+    }
+    run_log_batch(c, &r, committed);
+    if (committed > 0)
+        run_save_state(c);
+    firebatch_clear(&c->batch);
+    c->ready = false;
+    return rc;
+}
+
+static int run_loop(run_ctx *c)
+{
+    for (;;) {
+        unsigned bits = waker_take(&c->w, WAKER_HUP | WAKER_TERM | WAKER_CLOCKSET | WAKER_TIMER);
+        if (bits & WAKER_TERM)
+            return 0;
+        fireplan_observe(&c->plan, run_now_ms(), clock_mono_ns() / CLOCK_NS_PER_MS);
+        if (bits & WAKER_HUP)
+            run_reload(c);
+        if (!c->ready && run_prepare(c) != ERR_OK) {
+            log_err("planning the next batch: out of memory");
+            return 1;
+        }
+        if (run_wait(c) != ERR_OK || !c->have_next)
+            continue;
+        if (fireplan_stale(&c->plan, &c->due, run_now_ms())) {
+            firebatch_clear(&c->batch);
+            c->ready = false;
+            continue;
+        }
+        int rc = run_fire(c);
+        if (rc == ERR_TIMEOUT)
+            return 1;
+        if (rc != ERR_OK) {
+            log_err("publishing: %s", err_str(rc));
+            return 1;
+        }
+    }
+}
+
+/* Load the schedule and the state and build the plan. Returns an exit code, or -1 to go on. */
+static int run_start(run_ctx *c)
+{
+    int64_t t0 = clock_mono_ns();
+    schedfile *sf = NULL;
+    char *errors = NULL;
+    int rc = schedfile_load(c->o.schedule, &sf, &errors);
+    if (rc != ERR_OK) {
+        log_err("schedule %s is not valid (%s); refusing to start", c->o.schedule, err_str(rc));
+        run_log_errors(errors);
+        free(errors);
+        return rc == ERR_NOMEM ? 1 : 2;
+    }
+    int64_t t1 = clock_mono_ns();
+    rc = prodstate_lock(c->o.state_dir, &c->lock_fd);
+    if (rc != ERR_OK) {
+        log_err("state directory %s: %s", c->o.state_dir,
+                rc == ERR_EXISTS ? "in use by another producer" : "cannot be created or locked");
+        schedfile_free(sf);
+        return 2;
+    }
+    prodstate st;
+    prodstate_load(c->o.state_dir, &st);
+    rc = fireplan_init(&c->plan, sf, &st, run_now_ms(), c->o.misfire_grace_ms);
+    prodstate_fini(&st);
+    if (rc != ERR_OK) {
+        log_err("planning %s: %s", c->o.schedule, err_str(rc));
+        return 1;
+    }
+    log_notice("loaded %s: %zu jobs in %.1f ms (planned in %.1f ms)", c->o.schedule, c->plan.n,
+               (double)(t1 - t0) / 1e6, (double)(clock_mono_ns() - t1) / 1e6);
+    return -1;
+}
+
+int producer_run(int argc, char **argv)
+{
+    run_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return 1;
+    c->lock_fd = -1;
+    int code = runopts_parse(&c->o, argc, argv);
+    if (code >= 0) {
+        free(c);
+        return code;
+    }
+    log_init((log_level)c->o.log_level, (log_format)c->o.log_format, "producer");
+    mq_global_init();
+    /* Signals are taken over before the (possibly long) load, so an early SIGHUP is a reload
+     * request, not the default "terminate". */
+    if (waker_init(&c->w) != ERR_OK) {
+        log_err("cannot set up signal and timer descriptors");
+        code = 1;
+    } else {
+        code = run_start(c);
+    }
+    if (code < 0) {
+        publish_init(&c->pub, &c->o.pub, &c->w);
+        code = run_loop(c);
+        run_save_state(c);
+        publish_fini(&c->pub);
+        log_notice("stopped (exit %d)", code);
+    }
+    waker_fini(&c->w);
+    fireplan_fini(&c->plan);
+    fireplan_batch_fini(&c->due);
+    firebatch_fini(&c->batch);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
+    free(c);
+    return code;
+}

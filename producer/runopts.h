@@ -1,0 +1,26 @@
+/* runopts: the options of `salvo-producer run`, as one config table (flag, SALVO_* variable,
+ * default, help), turned into the settings the producer's modules take. */
+#ifndef SALVO_RUNOPTS_H
+#define SALVO_RUNOPTS_H
+
+#include "publish.h"
+
+#include <stdint.h>
+
+typedef struct runopts {
+    const char *schedule; /* borrowed from argv/environ */
+    const char *state_dir;
+    int64_t heartbeat_s;
+    int64_t misfire_grace_ms;
+    int log_level;       /* log_level */
+    int log_format;      /* log_format */
+    publish_opts pub;    /* broker URLs, TLS files, timeouts, connection name */
+    char conn_name[300]; /* "salvo-producer@<host>:<pid>", pointed to by pub.mq.conn_name */
+} runopts;
+
+/* Fill o from defaults, SALVO_* variables and argv (argv[0] is "run"). Returns -1 to go on, or
+ * the exit code to return at once: 0 after printing --help, 2 after printing a usage error.
+ * Not thread-safe (reads the environment). */
+int runopts_parse(runopts *o, int argc, char **argv);
+
+#endif
