@@ -2,6 +2,7 @@
 #include "clock.h"
 #include "config.h"
 #include "err.h"
+#include "run.h"
 #include "schedfile.h"
 #include "tzone.h"
 
@@ -176,7 +177,7 @@ static int cmd_next(int argc, char **argv)
 static const command commands[] = {
     {"check", cmd_check, "validate a schedule file, reporting every error with line:column"},
     {"next", cmd_next, "print each job's next fire instants in UTC and in its time zone"},
-    /* slot: {"run", producer_run, "..."} from producer/run.c */
+    {"run", producer_run, "publish every due job to RabbitMQ at its instant, confirmed"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
