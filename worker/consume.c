@@ -1,10 +1,10 @@
 /* consume: the I/O thread's loop: connect, poll, dispatch deliveries, settle outcomes, drain. */
 #include "consume.h"
 
+#include "acker.h"
 #include "clock.h"
 #include "err.h"
 #include "log.h"
-#include "pending.h"
 #include "topology.h"
 
 #include <inttypes.h>
@@ -19,28 +19,6 @@
 /* Settles are collected at least once per this many broker events, so a flood of deliveries
  * (which mq_poll serves from its buffer before looking at the wake fd) never starves acks. */
 #define CONSUME_EVENTS_PER_DRAIN 32
-
-typedef struct consumer {
-    const consume_opts *o;
-    pool *pool;
-    outq *q;
-    recent *recent;
-    consume_stats *st;
-    mq *m; /* NULL while disconnected */
-    size_t next_url;
-    unsigned failures;  /* consecutive failed connection rounds */
-    int64_t retry_at;   /* monotonic ns of the next connection round */
-    pending pend;       /* follow-ups awaiting confirms on this connection */
-    settle *deferred;   /* settles held while the broker blocks publishing (LIFO is fine) */
-    size_t outstanding; /* deliveries handed to the pool, not yet settled back */
-    bool draining;
-    int64_t drain_deadline;
-} consumer;
-
-static const char *consume_id(const settle *s)
-{
-    return s->id ? s->id : "-";
-}
 
 /* ---- connection ----------------------------------------------------------------------- */
 
@@ -84,17 +62,18 @@ static void consume_connect(consumer *c)
 static void consume_lost(consumer *c, const char *why)
 {
     size_t lost = 0;
+    mq *gone = c->m;
+    c->m = NULL; /* first: copies parked behind the dropped settles must not be acked on it */
     for (settle *s = pending_take_all(&c->pend); s;) {
         settle *next = s->next;
-        settle_free(s);
+        acker_done(c, s, false);
         s = next;
         lost++;
     }
     log_warn("broker connection lost (%s); %zu unconfirmed follow-ups dropped, their jobs will "
              "be redelivered",
              why, lost);
-    mq_free(c->m);
-    c->m = NULL;
+    mq_free(gone);
     c->st->reconnects++;
     /* Try the next URL first: the node we were on is the likeliest to be down. */
     c->next_url++;
@@ -102,156 +81,7 @@ static void consume_lost(consumer *c, const char *why)
     c->retry_at = clock_mono_ns() + (int64_t)mq_backoff_ms(1) * CLOCK_NS_PER_MS;
 }
 
-/* ---- settling ------------------------------------------------------------------------- */
-
-static void consume_publish_result(consumer *c, settle *s)
-{
-    if (!s->result)
-        return;
-    mq_msg msg = {.exchange = TOPO_RESULTS_EXCHANGE,
-                  .routing_key = "",
-                  .body = s->result,
-                  .len = s->result_len,
-                  .message_id = s->id,
-                  .content_type = "application/json"};
-    /* Not awaited: a lost record costs a dashboard line, never a job. */
-    mq_publish(c->m, MQ_CH_PUBLISH, &msg, NULL);
-    free(s->result);
-    s->result = NULL;
-}
-
-static void consume_log_followup(consumer *c, const settle *s)
-{
-    if (s->action == OUTCOME_RETRY) {
-        c->st->retried++;
-        log_msg(LOG_NOTICE, consume_id(s),
-                "retried schedule=%s attempt=%u status=%d next_attempt=%u level=r%d",
-                s->schedule ? s->schedule : "-", s->attempt, s->status, s->attempt + 1,
-                s->retry_level);
-    } else if (s->action == OUTCOME_MISSED) {
-        c->st->missed++;
-        log_msg(LOG_WARN, consume_id(s), "missed schedule=%s attempt=%u reason=%s",
-                s->schedule ? s->schedule : "-", s->attempt, s->reason);
-    } else {
-        c->st->dead++;
-        log_msg(LOG_WARN, consume_id(s), "dead-lettered schedule=%s attempt=%u status=%d reason=%s",
-                s->schedule ? s->schedule : "-", s->attempt, s->status, s->reason);
-    }
-}
-
-/* Ack the original and remember the attempt as settled. */
-static void consume_ack(consumer *c, settle *s)
-{
-    if (mq_ack(c->m, s->gen, s->channel, s->tag) == ERR_OK)
-        c->st->acked++;
-    if (s->id)
-        recent_add(c->recent, s->id, s->attempt);
-}
-
-static void consume_followup(consumer *c, settle *s)
-{
-    mq_msg msg;
-    settle_message(s, &msg);
-    uint64_t seq = 0;
-    if (mq_publish(c->m, MQ_CH_PUBLISH, &msg, &seq) != ERR_OK ||
-        pending_add(&c->pend, seq, s) != ERR_OK) {
-        /* The connection is failing (the next poll reports it) or memory ran out: leave the
-         * original unacked for the broker to redeliver. */
-        log_msg(LOG_WARN, consume_id(s), "follow-up publish failed; job left for redelivery");
-        settle_free(s);
-    }
-}
-
-/* An outcome whose delivery came on a connection we no longer have. */
-static void consume_stale(consumer *c, settle *s)
-{
-    c->st->stale++;
-    bool ok = s->action == OUTCOME_ACK && strcmp(s->label, "ok") == 0;
-    if (ok && s->id)
-        recent_add(c->recent, s->id, s->attempt);
-    log_msg(LOG_NOTICE, consume_id(s),
-            "outcome %s not acked: delivered on an older connection; the broker redelivers it%s",
-            s->label, ok ? " and the copy will be acked as a duplicate" : "");
-    settle_free(s);
-}
-
-static void consume_settle(consumer *c, settle *s)
-{
-    if (!c->m || s->gen != mq_generation(c->m)) {
-        consume_stale(c, s);
-        return;
-    }
-    if (mq_is_blocked(c->m)) {
-        s->next = c->deferred;
-        c->deferred = s;
-        return;
-    }
-    consume_publish_result(c, s);
-    if (s->action == OUTCOME_ACK) {
-        if (strcmp(s->label, "duplicate") == 0)
-            c->st->duplicates++;
-        consume_ack(c, s);
-        settle_free(s);
-        return;
-    }
-    consume_followup(c, s);
-}
-
-static void consume_take_outq(consumer *c)
-{
-    for (settle *s = outq_take(c->q); s;) {
-        settle *next = s->next;
-        c->outstanding--;
-        consume_settle(c, s);
-        s = next;
-    }
-}
-
-static void consume_undefer(consumer *c)
-{
-    settle *list = c->deferred;
-    c->deferred = NULL;
-    while (list) {
-        settle *s = list;
-        list = list->next;
-        consume_settle(c, s);
-    }
-}
-
 /* ---- broker events -------------------------------------------------------------------- */
-
-static void consume_confirmed(consumer *c, uint64_t tag, bool multiple)
-{
-    for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
-        settle *next = s->next;
-        if (s->returned) {
-            /* The follow-up had nowhere to go: hand the original to the queue's own
-             * dead-letter route instead of acking it into nothing. */
-            c->st->returned++;
-            log_msg(LOG_ERR, consume_id(s),
-                    "follow-up to %s/%s was unroutable; original rejected to the queue's "
-                    "dead-letter exchange",
-                    s->exchange, s->routing_key);
-            mq_reject(c->m, s->gen, s->channel, s->tag, false);
-        } else {
-            consume_log_followup(c, s);
-            consume_ack(c, s);
-        }
-        settle_free(s);
-        s = next;
-    }
-}
-
-/* A nack means the broker could not take the message: publish it again. */
-static void consume_nacked(consumer *c, uint64_t tag, bool multiple)
-{
-    for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
-        settle *next = s->next;
-        log_msg(LOG_WARN, consume_id(s), "follow-up nacked by the broker; publishing again");
-        consume_followup(c, s);
-        s = next;
-    }
-}
 
 static void consume_delivery(consumer *c, mq_delivery *d)
 {
@@ -275,11 +105,11 @@ static bool consume_event(consumer *c, mq_event *ev)
         return true;
     case MQ_EV_ACK:
         if (ev->channel == MQ_CH_PUBLISH)
-            consume_confirmed(c, ev->tag, ev->multiple);
+            acker_confirmed(c, ev->tag, ev->multiple);
         return true;
     case MQ_EV_NACK:
         if (ev->channel == MQ_CH_PUBLISH)
-            consume_nacked(c, ev->tag, ev->multiple);
+            acker_nacked(c, ev->tag, ev->multiple);
         return true;
     case MQ_EV_RETURN:
         pending_mark_returned(&c->pend, ev->message_id);
@@ -289,7 +119,7 @@ static bool consume_event(consumer *c, mq_event *ev)
         return true;
     case MQ_EV_UNBLOCKED:
         log_notice("broker unblocked publishing");
-        consume_undefer(c);
+        acker_undefer(c);
         return true;
     case MQ_EV_CANCELLED:
         if (c->draining)
@@ -350,20 +180,29 @@ static void consume_finish(consumer *c)
     mq_free(c->m);
     c->m = NULL;
     pool_stop(c->pool, !drained);
-    consume_take_outq(c); /* late settles: their connection is closed, so they are stale */
-    pending_fini(&c->pend);
-    for (settle *s = c->deferred; s;) {
-        settle *next = s->next;
-        settle_free(s);
-        s = next;
-    }
+    c->pool_stopped = true;
+    acker_take_outq(c); /* late settles: their connection is closed, so they are stale */
+    settle *left[2] = {pending_take_all(&c->pend), c->deferred};
     c->deferred = NULL;
+    for (int i = 0; i < 2; i++) {
+        for (settle *s = left[i]; s;) {
+            settle *next = s->next;
+            acker_done(c, s, false);
+            s = next;
+        }
+    }
+    pending_fini(&c->pend);
 }
 
-int consume_run(const consume_opts *o, pool *p, outq *q, recent *r, volatile sig_atomic_t *stop,
+int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomic_t *stop,
                 consume_stats *stats)
 {
-    consumer c = {.o = o, .pool = p, .q = q, .recent = r, .st = stats};
+    consumer c = {.o = o,
+                  .pool = d->pool,
+                  .q = d->q,
+                  .recent = d->recent,
+                  .inflight = d->inflight,
+                  .st = stats};
     memset(stats, 0, sizeof *stats);
     pending_init(&c.pend);
     for (;;) {
@@ -374,7 +213,7 @@ int consume_run(const consume_opts *o, pool *p, outq *q, recent *r, volatile sig
         if (!c.m && clock_mono_ns() >= c.retry_at)
             consume_connect(&c);
         consume_poll(&c);
-        consume_take_outq(&c);
+        acker_take_outq(&c);
     }
     consume_finish(&c);
     log_notice("stopped: received %" PRIu64 ", acked %" PRIu64 ", retried %" PRIu64

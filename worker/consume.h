@@ -10,6 +10,7 @@
 #ifndef SALVO_CONSUME_H
 #define SALVO_CONSUME_H
 
+#include "inflight.h"
 #include "mq.h"
 #include "outq.h"
 #include "pool.h"
@@ -24,6 +25,14 @@ typedef struct consume_opts {
     int64_t grace_ms; /* how long a stop waits for jobs in flight */
 } consume_opts;
 
+/* The objects the I/O thread shares with the pool; all borrowed for the run. */
+typedef struct consume_deps {
+    pool *pool; /* started; consume_run stops it */
+    outq *q;
+    recent *recent;
+    inflight *inflight;
+} consume_deps;
+
 /* Counters of one run, for the final log line and tests. */
 typedef struct consume_stats {
     uint64_t received, acked, retried, dead, missed, duplicates, stale, returned, reconnects;
@@ -32,9 +41,9 @@ typedef struct consume_stats {
 /* Run until *stop becomes non-zero, then drain: cancel the consumer, let jobs in flight finish
  * for up to grace_ms, settle them, close. Jobs still running at the deadline are dropped
  * unacked (the broker redelivers them). Connection or declaration failures are logged and
- * retried with backoff for as long as the worker runs. The pool must be started; consume_run
- * stops it. Returns ERR_OK. Blocks; call from one thread. */
-int consume_run(const consume_opts *o, pool *p, outq *q, recent *r, volatile sig_atomic_t *stop,
+ * retried with backoff for as long as the worker runs. Returns ERR_OK. Blocks; call from one
+ * thread. */
+int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomic_t *stop,
                 consume_stats *stats);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "hold.h"
 #include "httpcall.h"
+#include "inflight.h"
 #include "outq.h"
 #include "recent.h"
 #include "settle.h"
@@ -24,6 +25,7 @@ typedef struct exec_shared {
     const settle_env *env;
     outq *out;
     recent *recent;
+    inflight *inflight;
     hold *hold;
     size_t capture_cap;       /* response / output bytes kept per job */
     const char *const *allow; /* programs command jobs may run */

@@ -3,6 +3,7 @@
 #include "consume.h"
 #include "err.h"
 #include "httpcall.h"
+#include "inflight.h"
 #include "log.h"
 #include "mq.h"
 #include "outq.h"
@@ -96,6 +97,54 @@ static size_t split_allow(char *list, const char **out)
     return n;
 }
 
+/* Everything the run shares between its threads, built before any thread starts. */
+typedef struct worker {
+    outq *q;
+    recent *rec;
+    inflight *inf;
+    pool *p;
+} worker;
+
+static int worker_build(worker *w, const run_cfg *cfg, const settle_env *env,
+                        const char *const *allow, size_t nallow)
+{
+    size_t threads = (size_t)cfg->threads, max_inflight = (size_t)cfg->max_inflight;
+    size_t nrecent =
+        max_inflight * RECENT_PER_JOB > RECENT_MIN ? max_inflight * RECENT_PER_JOB : RECENT_MIN;
+    if (outq_new(&w->q) != ERR_OK || recent_new(nrecent, &w->rec) != ERR_OK ||
+        inflight_new(max_inflight, &w->inf) != ERR_OK)
+        return ERR_NOMEM;
+    pool_opts po = {threads,
+                    max_inflight,
+                    fd_budget(threads, max_inflight),
+                    (size_t)cfg->capture,
+                    allow,
+                    nallow,
+                    env,
+                    w->q,
+                    w->rec,
+                    w->inf};
+    if (pool_new(&po, &w->p) != ERR_OK)
+        return ERR_NOMEM;
+    /* Pool threads start with the stop signals blocked, so only this thread is interrupted. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int rc = pool_start(w->p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static void worker_fini(worker *w)
+{
+    pool_free(w->p);
+    inflight_free(w->inf);
+    recent_free(w->rec);
+    outq_free(w->q);
+}
+
 /* Build the pool and its companions, run the I/O loop on this thread, tear down. */
 static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallow)
 {
@@ -103,49 +152,26 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, PROG "@%s:%ld", host, (long)getpid());
     snprintf(ident, sizeof ident, "%s:%ld", host, (long)getpid());
-    size_t threads = (size_t)cfg->threads, inflight = (size_t)cfg->max_inflight;
     settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS};
-    outq *q = NULL;
-    recent *rec = NULL;
-    pool *p = NULL;
-    int code = 1;
-    size_t nrecent =
-        inflight * RECENT_PER_JOB > RECENT_MIN ? inflight * RECENT_PER_JOB : RECENT_MIN;
-    if (outq_new(&q) != ERR_OK || recent_new(nrecent, &rec) != ERR_OK)
-        goto fail;
-    pool_opts po = {
-        threads, inflight, fd_budget(threads, inflight), (size_t)cfg->capture, allow, nallow, &env,
-        q,       rec};
-    if (pool_new(&po, &p) != ERR_OK)
-        goto fail;
-    /* Pool threads start with the stop signals blocked, so only this thread is interrupted. */
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-    int started = pool_start(p);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (started != ERR_OK)
-        goto fail;
-    run_outq = q;
-    log_notice("%s: %zu executor threads, max in flight %zu, grace %lld ms", name, threads,
-               inflight, (long long)cfg->grace_ms);
+    worker w = {0};
+    if (worker_build(&w, cfg, &env, allow, nallow) != ERR_OK) {
+        log_err("cannot start: out of memory or threads");
+        worker_fini(&w);
+        return 1;
+    }
+    run_outq = w.q;
+    log_notice("%s: %lld executor threads, max in flight %lld, grace %lld ms", name,
+               (long long)cfg->threads, (long long)cfg->max_inflight, (long long)cfg->grace_ms);
     consume_opts co = {
         {cfg->urls, name, (int)cfg->heartbeat, 0, 0, cfg->tls_ca, cfg->tls_cert, cfg->tls_key},
-        (uint16_t)inflight,
+        (uint16_t)cfg->max_inflight,
         cfg->grace_ms};
+    consume_deps deps = {w.p, w.q, w.rec, w.inf};
     consume_stats st;
-    consume_run(&co, p, q, rec, &run_stop, &st);
-    code = 0;
-fail:
-    if (code)
-        log_err("cannot start: out of memory or threads");
+    consume_run(&co, &deps, &run_stop, &st);
     run_outq = NULL;
-    pool_free(p);
-    recent_free(rec);
-    outq_free(q);
-    return code;
+    worker_fini(&w);
+    return 0;
 }
 
 static const char *const level_names[] = {"err", "warn", "notice", "info", "debug", NULL};

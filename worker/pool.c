@@ -41,6 +41,7 @@ int pool_new(const pool_opts *o, pool **out)
     *sh = (exec_shared){.env = o->env,
                         .out = o->out,
                         .recent = o->recent,
+                        .inflight = o->inflight,
                         .capture_cap = o->capture_cap,
                         .allow = o->allow,
                         .nallow = o->nallow,

@@ -5,6 +5,7 @@
 #ifndef SALVO_POOL_H
 #define SALVO_POOL_H
 
+#include "inflight.h"
 #include "outq.h"
 #include "recent.h"
 #include "settle.h"
@@ -25,6 +26,7 @@ typedef struct pool_opts {
     const settle_env *env; /* borrowed for the pool's life */
     outq *out;             /* borrowed */
     recent *recent;        /* borrowed */
+    inflight *inflight;    /* borrowed */
 } pool_opts;
 
 /* Allocate the executors (each with its libcurl multi handle) and the hold timer. No thread runs

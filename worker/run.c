@@ -61,6 +61,14 @@ void run_admit(executor *ex, task *t)
     char reason[160] = "", detail[128] = "";
     run_decode(t, &in, reason, sizeof reason);
     if (t->decoded) {
+        /* Claim before looking in the recent set: the I/O thread adds there before it
+         * releases a claim, so a copy can never slip between the two and run again. */
+        if (!inflight_claim(ex->sh->inflight, t->j.id, t->j.attempt, t)) {
+            log_msg(LOG_INFO, t->j.id, "redelivered while still running here; parked");
+            atomic_fetch_sub(&ex->load, 1);
+            return;
+        }
+        t->owns_claim = true;
         in.duplicate = recent_has(ex->sh->recent, t->j.id, t->j.attempt);
         if (t->j.kind == JOB_COMMAND)
             in.allowed = cmdexec_allowed(t->j.cmd.argv[0], ex->sh->allow, ex->sh->nallow);

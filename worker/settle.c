@@ -98,6 +98,7 @@ static void settle_ids(settle *s, const task *t)
     s->id = strdup(t->j.id);
     s->schedule = strdup(t->j.schedule);
     s->attempt = t->j.attempt;
+    s->owns_claim = t->owns_claim && s->id;
 }
 
 static void settle_head(settle *s, const task *t, const outcome *o)

@@ -39,6 +39,7 @@ typedef struct settle {
     char *message_id; /* the delivery's message_id, carried over to dead letters */
     char *schedule;
     uint32_t attempt;
+    bool owns_claim;     /* release the inflight claim of (id, attempt) when this settle ends */
     int64_t lateness_ms; /* INT64_MIN when the attempt never started */
     /* The follow-up publish (action != OUTCOME_ACK). */
     bool has_followup;

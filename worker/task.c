@@ -20,6 +20,15 @@ task *task_new(mq_delivery *d, int64_t recv_ns)
     return t;
 }
 
+void task_rewind(task *t)
+{
+    httpcall_free(t->call);
+    t->call = NULL;
+    job_fini(&t->j);
+    job_init(&t->j);
+    t->decoded = t->admitted = t->owns_claim = false;
+}
+
 void task_free(task *t)
 {
     if (!t)

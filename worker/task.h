@@ -23,6 +23,7 @@ typedef struct task {
     job j;                 /* decoded and expanded job, valid when decoded */
     bool decoded;
     bool admitted;    /* admission done: next stop is starting it */
+    bool owns_claim;  /* this task holds the inflight claim of its (id, attempt) */
     int64_t recv_ns;  /* realtime: received by the I/O thread */
     int64_t start_ns; /* realtime: request handed to libcurl / process spawned; 0 = never */
     int64_t end_ns;   /* realtime: outcome known */
@@ -41,6 +42,9 @@ typedef struct task {
 /* Wrap a delivery: *d is moved into the task (and left zeroed). NULL when out of memory, in
  * which case *d is untouched. */
 task *task_new(mq_delivery *d, int64_t recv_ns);
+/* Forget everything admission did (decoded job, prepared request), so the task can be admitted
+ * again from its delivery. */
+void task_rewind(task *t);
 /* Free the task and everything it owns (an attached call or process is aborted). Safe on NULL. */
 void task_free(task *t);
 

@@ -1,0 +1,199 @@
+/* acker: the I/O thread's settling of outcomes: publish the follow-up, ack the original once it
+ * is confirmed, and resolve the copies parked behind it. */
+#include "acker.h"
+
+#include "clock.h"
+#include "err.h"
+#include "log.h"
+#include "topology.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *acker_id(const settle *s)
+{
+    return s->id ? s->id : "-";
+}
+
+/* A copy parked behind an original that is now settled: ack it without running it. */
+static void acker_ack_parked(consumer *c, task *t)
+{
+    c->outstanding--;
+    if (c->m && t->d.gen == mq_generation(c->m) &&
+        mq_ack(c->m, t->d.gen, t->d.channel, t->d.tag) == ERR_OK) {
+        c->st->duplicates++;
+        log_msg(LOG_INFO, t->j.id, "duplicate attempt=%u: the running copy settled; acked",
+                t->j.attempt);
+    }
+    task_free(t);
+}
+
+/* The end of every settle: release its claim, then deal with copies parked behind it. When the
+ * original was settled they are duplicates; otherwise the ones the broker will not redeliver
+ * anyway (same connection) run after all. */
+void acker_done(consumer *c, settle *s, bool settled)
+{
+    task *parked = s->owns_claim ? inflight_release(c->inflight, s->id, s->attempt) : NULL;
+    while (parked) {
+        task *t = parked;
+        parked = parked->next;
+        if (settled) {
+            acker_ack_parked(c, t);
+        } else if (c->pool_stopped || !c->m || t->d.gen != mq_generation(c->m)) {
+            c->outstanding--; /* the broker redelivers it */
+            task_free(t);
+        } else {
+            task_rewind(t);
+            pool_dispatch(c->pool, t);
+        }
+    }
+    settle_free(s);
+}
+
+static void acker_publish_result(consumer *c, settle *s)
+{
+    if (!s->result)
+        return;
+    mq_msg msg = {.exchange = TOPO_RESULTS_EXCHANGE,
+                  .routing_key = "",
+                  .body = s->result,
+                  .len = s->result_len,
+                  .message_id = s->id,
+                  .content_type = "application/json"};
+    /* Not awaited: a lost record costs a dashboard line, never a job. */
+    mq_publish(c->m, MQ_CH_PUBLISH, &msg, NULL);
+    free(s->result);
+    s->result = NULL;
+}
+
+static void acker_log_followup(consumer *c, const settle *s)
+{
+    if (s->action == OUTCOME_RETRY) {
+        c->st->retried++;
+        log_msg(LOG_NOTICE, acker_id(s),
+                "retried schedule=%s attempt=%u status=%d next_attempt=%u level=r%d",
+                s->schedule ? s->schedule : "-", s->attempt, s->status, s->attempt + 1,
+                s->retry_level);
+    } else if (s->action == OUTCOME_MISSED) {
+        c->st->missed++;
+        log_msg(LOG_WARN, acker_id(s), "missed schedule=%s attempt=%u reason=%s",
+                s->schedule ? s->schedule : "-", s->attempt, s->reason);
+    } else {
+        c->st->dead++;
+        log_msg(LOG_WARN, acker_id(s), "dead-lettered schedule=%s attempt=%u status=%d reason=%s",
+                s->schedule ? s->schedule : "-", s->attempt, s->status, s->reason);
+    }
+}
+
+/* Ack the original and remember the attempt as settled. */
+static void acker_ack(consumer *c, settle *s)
+{
+    if (mq_ack(c->m, s->gen, s->channel, s->tag) == ERR_OK)
+        c->st->acked++;
+    if (s->id)
+        recent_add(c->recent, s->id, s->attempt);
+}
+
+static void acker_followup(consumer *c, settle *s)
+{
+    mq_msg msg;
+    settle_message(s, &msg);
+    uint64_t seq = 0;
+    if (mq_publish(c->m, MQ_CH_PUBLISH, &msg, &seq) != ERR_OK ||
+        pending_add(&c->pend, seq, s) != ERR_OK) {
+        /* The connection is failing (the next poll reports it) or memory ran out: leave the
+         * original unacked for the broker to redeliver. */
+        log_msg(LOG_WARN, acker_id(s), "follow-up publish failed; job left for redelivery");
+        acker_done(c, s, false);
+    }
+}
+
+/* An outcome whose delivery came on a connection we no longer have. */
+static void acker_stale(consumer *c, settle *s)
+{
+    c->st->stale++;
+    bool ok = s->action == OUTCOME_ACK && strcmp(s->label, "ok") == 0;
+    if (ok && s->id)
+        recent_add(c->recent, s->id, s->attempt);
+    log_msg(LOG_NOTICE, acker_id(s),
+            "outcome %s not acked: delivered on an older connection; the broker redelivers it%s",
+            s->label, ok ? " and the copy will be acked as a duplicate" : "");
+    acker_done(c, s, ok);
+}
+
+static void acker_settle(consumer *c, settle *s)
+{
+    if (!c->m || s->gen != mq_generation(c->m)) {
+        acker_stale(c, s);
+        return;
+    }
+    if (mq_is_blocked(c->m)) {
+        s->next = c->deferred;
+        c->deferred = s;
+        return;
+    }
+    acker_publish_result(c, s);
+    if (s->action == OUTCOME_ACK) {
+        if (strcmp(s->label, "duplicate") == 0)
+            c->st->duplicates++;
+        acker_ack(c, s);
+        acker_done(c, s, true);
+        return;
+    }
+    acker_followup(c, s);
+}
+
+void acker_take_outq(consumer *c)
+{
+    for (settle *s = outq_take(c->q); s;) {
+        settle *next = s->next;
+        c->outstanding--;
+        acker_settle(c, s);
+        s = next;
+    }
+}
+
+void acker_undefer(consumer *c)
+{
+    settle *list = c->deferred;
+    c->deferred = NULL;
+    while (list) {
+        settle *s = list;
+        list = list->next;
+        acker_settle(c, s);
+    }
+}
+
+void acker_confirmed(consumer *c, uint64_t tag, bool multiple)
+{
+    for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
+        settle *next = s->next;
+        if (s->returned) {
+            /* The follow-up had nowhere to go: hand the original to the queue's own
+             * dead-letter route instead of acking it into nothing. */
+            c->st->returned++;
+            log_msg(LOG_ERR, acker_id(s),
+                    "follow-up to %s/%s was unroutable; original rejected to the queue's "
+                    "dead-letter exchange",
+                    s->exchange, s->routing_key);
+            mq_reject(c->m, s->gen, s->channel, s->tag, false);
+        } else {
+            acker_log_followup(c, s);
+            acker_ack(c, s);
+        }
+        acker_done(c, s, !s->returned);
+        s = next;
+    }
+}
+
+/* A nack means the broker could not take the message: publish it again. */
+void acker_nacked(consumer *c, uint64_t tag, bool multiple)
+{
+    for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
+        settle *next = s->next;
+        log_msg(LOG_WARN, acker_id(s), "follow-up nacked by the broker; publishing again");
+        acker_followup(c, s);
+        s = next;
+    }
+}

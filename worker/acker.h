@@ -1,0 +1,46 @@
+/* acker: how the worker's I/O thread settles what executors send back. Each settle is either
+ * acked at once (success, duplicate) or its follow-up (retry, dead letter, missed) is published on
+ * the confirmed channel and the original acked when the confirm arrives. Every settle ends in
+ * acker_done, which releases its inflight claim and acks (or reruns) copies parked behind it.
+ * All of it runs on the I/O thread, the only thread that touches the connection. */
+#ifndef SALVO_ACKER_H
+#define SALVO_ACKER_H
+
+#include "consume.h"
+#include "pending.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The I/O thread's state (consume.c runs the loop; acker.c settles). */
+typedef struct consumer {
+    const consume_opts *o;
+    pool *pool;
+    outq *q;
+    recent *recent;
+    inflight *inflight;
+    consume_stats *st;
+    mq *m; /* NULL while disconnected */
+    size_t next_url;
+    unsigned failures;  /* consecutive failed connection rounds */
+    int64_t retry_at;   /* monotonic ns of the next connection round */
+    pending pend;       /* follow-ups awaiting confirms on this connection */
+    settle *deferred;   /* settles held while the broker blocks publishing (LIFO is fine) */
+    size_t outstanding; /* deliveries handed to the pool, not yet settled back */
+    bool draining;
+    bool pool_stopped;
+    int64_t drain_deadline;
+} consumer;
+
+/* Take every settle the executors queued and settle it (or defer it while blocked). */
+void acker_take_outq(consumer *c);
+/* Settle what was deferred while the broker blocked publishing. */
+void acker_undefer(consumer *c);
+/* Publisher confirms (ack / nack) on the publish channel for tag (all <= tag when multiple). */
+void acker_confirmed(consumer *c, uint64_t tag, bool multiple);
+void acker_nacked(consumer *c, uint64_t tag, bool multiple);
+/* End a settle: settled says whether its job's attempt is now settled for good. Frees s. */
+void acker_done(consumer *c, settle *s, bool settled);
+
+#endif
