@@ -556,10 +556,9 @@ static void test_corpus_files(void **state)
     (void)state;
     static char buf[65536];
     DIR *d = opendir(SALVO_TEST_DATA "/wire");
-    struct dirent *e;
     size_t seen[5] = {0};
     assert_non_null(d);
-    while ((e = readdir(d))) {
+    for (struct dirent *e = readdir(d); e; e = readdir(d)) {
         char path[512], reason[256], cls[16] = "";
         if (sscanf(e->d_name, "%15[a-z-]", cls) != 1 || !strstr(e->d_name, "--"))
             continue;
