@@ -414,11 +414,11 @@ cmd_start() {
     prepare_node_dir
     node_env
     launch
+    start_watcher
     wait_ready
     t_up=$(now_ms)
     cli_check
     write_env
-    start_watcher
     echo "$PROG: $NODENAME ready in $(($(now_ms) - t0)) ms (answering after $((t_up - t0)) ms;" \
         "amqp $AMQP_PORT, mgmt $MGMT_PORT, dist $DIST_PORT${TLS_PORT:+, tls $TLS_PORT})"
 }

@@ -153,6 +153,8 @@ class WorkDir:
 
 # ---- processes -------------------------------------------------------------------------------
 
+_SETPRIV = shutil.which("setpriv")
+
 class Proc:
     """A child process whose stdout and stderr go to one log file.
 
@@ -170,8 +172,11 @@ class Proc:
             else:
                 full_env[k] = str(v)
         self._log = open(log_path, "ab")
+        # setpriv --pdeathsig: the kernel kills the child if this process dies without cleaning
+        # up (SIGKILL, e.g. a ctest timeout); it then execs argv unchanged.
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", *self.argv] if _SETPRIV else self.argv
         try:
-            self.p = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
+            self.p = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, env=full_env, cwd=cwd,
                                       start_new_session=True)
         except OSError as e:
