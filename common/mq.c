@@ -247,8 +247,10 @@ void mq_free(mq *m)
     if (!m)
         return;
     /* Polite close only on a healthy connection: after a socket error rabbitmq-c's close
-     * calls can block or crash (rabbitmq-c #458). Both are bounded by the RPC timeout. */
-    if (m->open && m->conn) {
+     * calls can block or crash (rabbitmq-c #458). Both are bounded by the RPC timeout. A
+     * blocked connection is not read by the broker, so a close would only wait out that
+     * timeout: drop it instead. */
+    if (m->open && m->conn && !m->blocked) {
         amqp_channel_close(m->conn, MQ_CH_PUBLISH, AMQP_REPLY_SUCCESS);
         amqp_channel_close(m->conn, MQ_CH_MAIN, AMQP_REPLY_SUCCESS);
         amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
