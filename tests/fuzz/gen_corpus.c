@@ -182,6 +182,8 @@ static void gen_emit_hostile(void)
         {"empty", "", 0},
         {"dup-keys", "\x82\xa1v\x01\xa1v\x01", 7},
         {"key-not-str", "\x81\x01\x01", 3},
+        /* An empty key read first: msgpack-c hands out a NULL pointer for it. */
+        {"empty-key-first", "\x82\xa0\xa0\xa1v\x01", 6},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         char file[128];
