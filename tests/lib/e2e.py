@@ -1,0 +1,370 @@
+"""e2e: the fleet helpers of the end-to-end fault scenarios (tests/integration/test_e2e_*.py).
+
+Built on salvo_testlib (which it does not change): a Fleet is one private broker plus the
+producers, workers and recording targets a scenario starts against it; schedules are written
+as YAML from Python data; firing ids, producer and worker log lines are parsed here; and
+check_delivery() holds the two promises every scenario asserts:
+
+  zero jobs lost   every expected firing id reached the target at least once (its records are
+                   keyed by the Idempotency-Key header);
+  same-key dups    every request a scenario's path received carries an expected key that matches
+                   the request itself (the fan-out index in the path and X-Salvo-Scheduled-At),
+                   so a job run twice is only ever the same firing run again; such duplicates
+                   are counted and printed, and bounded where the scenario promises "once".
+"""
+
+import calendar
+import os
+import re
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from salvo_testlib import (Broker, HarnessError, Proc, Target, WorkDir, binary,  # noqa: E402,F401
+                           fail, run, wait_until)
+
+# Log lines that mean a broken promise wherever they appear: a stale or double ack closes the
+# channel with 406 PRECONDITION_FAILED ("unknown delivery tag"), and the sanitizers abort.
+BAD_LOG = ("PRECONDITION_FAILED", "unknown delivery tag", "closed by broker: 406",
+           "AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
+
+
+# ---- time and firing ids ---------------------------------------------------------------------
+
+def id_stamp(due_s):
+    """The instant as it appears in a firing id: 20261125T161829Z."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(due_s))
+
+
+def iso(due_s):
+    """The instant as a schedule's `at:` value: 2026-11-25T16:18:29Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(due_s))
+
+
+def fid(name, due_s, index=0):
+    """The deterministic firing id: "<schedule>@<YYYYMMDDTHHMMSSZ>#<index>"."""
+    return f"{name}@{id_stamp(due_s)}#{index}"
+
+
+_FID = re.compile(r"^([A-Za-z0-9._-]+)@(\d{8}T\d{6}Z)#(\d+)$")
+
+
+def parse_fid(key):
+    """(schedule, due_s, index) of a firing id, or None when key is not one."""
+    m = _FID.match(key or "")
+    if not m:
+        return None
+    due = calendar.timegm(time.strptime(m.group(2), "%Y%m%dT%H%M%SZ"))
+    return m.group(1), due, int(m.group(3))
+
+
+def fan_ids(name, due_s, count):
+    """The ids of one firing of a fan-out of count."""
+    return [fid(name, due_s, i) for i in range(count)]
+
+
+def next_second(ahead):
+    """The first whole second at least `ahead` seconds from now."""
+    return int(time.time() + ahead) + 1
+
+
+def sleep_until(t):
+    """Sleep until the realtime instant t (seconds, float)."""
+    while True:
+        left = t - time.time()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.5))
+
+
+def sleep_to_fraction(frac):
+    """Sleep until the current second's fractional part is frac (e.g. 0.4): used to act well
+    clear of the whole seconds jobs fire on."""
+    now = time.time()
+    t = int(now) + frac
+    sleep_until(t if t > now else t + 1)
+
+
+# ---- schedule files --------------------------------------------------------------------------
+
+def _scalar(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    s = str(v)
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def yaml(obj, indent=0):
+    """Block YAML for dicts and lists of dicts; lists of scalars in flow style; strings always
+    double-quoted (so '{{index}}' and '*/5' stay strings)."""
+    pad = " " * indent
+    out = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(v, dict) or (isinstance(v, list) and v and isinstance(v[0], dict)):
+                out.append(f"{pad}{k}:\n{yaml(v, indent + 2)}")
+            elif isinstance(v, list):
+                out.append(f"{pad}{k}: [{', '.join(_scalar(x) for x in v)}]")
+            else:
+                out.append(f"{pad}{k}: {_scalar(v)}")
+        return "\n".join(out)
+    for item in obj:  # a list of dicts
+        body = yaml(item, indent + 2)
+        out.append(f"{pad}- {body[indent + 2:]}")
+    return "\n".join(out)
+
+
+def http_job(name, url, when, **extra):
+    """A schedule entry: when is {"at": ...}, {"every": ...} or {"cron": ...}; extra keys
+    (fan_out, retries, misfire, lead, max_lateness, http_timeout) are added as given."""
+    job = {"name": name, **when}
+    http = {"url": url}
+    if "http_timeout" in extra:
+        http["timeout"] = extra.pop("http_timeout")
+    job.update(extra)
+    job["http"] = http
+    return job
+
+
+# ---- log parsing -----------------------------------------------------------------------------
+
+def log_text(proc):
+    """The whole log of a Proc, also after it was stopped (Proc.log() needs its file open)."""
+    with open(proc.log_path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def line_time(line):
+    """Realtime seconds (float) of a salvo log line's leading ISO-8601 timestamp."""
+    stamp = line[:23]
+    base = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
+    return base + int(stamp[20:23]) / 1000.0
+
+
+_STARTED = re.compile(r"job=(\S+) started schedule=\S+ attempt=(\d+)/")
+_FINISHED = re.compile(r"job=(\S+) finished schedule=\S+ attempt=(\d+)/\d+ outcome=(\S+) "
+                       r"status=(-?\d+) duration_ms=(\d+)")
+_FIRED = re.compile(r"fired job=(\S+)(?: \(\+\d+ more\))? due=(\S+) jobs=(\d+) confirmed=(\d+) "
+                    r"lateness_ms=(-?[\d.]+) .*?published=(\d+) reconnects=(\d+)(.*)$")
+
+
+def worker_started(proc):
+    """[(firing id, attempt)] of every job the worker started, in log order."""
+    return [(m.group(1), int(m.group(2))) for m in _STARTED.finditer(log_text(proc))]
+
+
+def worker_finished(proc):
+    """[dict(id, attempt, outcome, status, duration_ms, t)] of every finished attempt."""
+    out = []
+    for line in log_text(proc).splitlines():
+        m = _FINISHED.search(line)
+        if m:
+            out.append({"id": m.group(1), "attempt": int(m.group(2)), "outcome": m.group(3),
+                        "status": int(m.group(4)), "duration_ms": int(m.group(5)),
+                        "t": line_time(line)})
+    return out
+
+
+def producer_fired(proc):
+    """[dict(job, due_s, jobs, confirmed, lateness_ms, reconnects, replay, t)] of every batch
+    the producer logged as fired (job is the batch's first schedule name)."""
+    out = []
+    for line in log_text(proc).splitlines():
+        m = _FIRED.search(line)
+        if m:
+            due = calendar.timegm(time.strptime(m.group(2), "%Y-%m-%dT%H:%M:%SZ"))
+            out.append({"job": m.group(1), "due_s": due, "jobs": int(m.group(3)),
+                        "confirmed": int(m.group(4)), "lateness_ms": float(m.group(5)),
+                        "reconnects": int(m.group(7)), "replay": "misfire-replay" in m.group(8),
+                        "t": line_time(line)})
+    return out
+
+
+def assert_clean(*procs, broker=None, extra=()):
+    """Fail when a process log (or the broker's node log) shows a stale ack, a channel error or
+    a sanitizer report."""
+    texts = [(p.name, log_text(p)) for p in procs]
+    if broker is not None:
+        texts.append(("broker", broker_log(broker)))
+    for name, text in texts:
+        for bad in BAD_LOG + tuple(extra):
+            if bad in text:
+                at = text.index(bad)
+                fail(f"{name} log mentions {bad!r}: ...{text[max(0, at - 300):at + 200]}...")
+
+
+def broker_log(broker):
+    """The node's own log (rabbit@...log under its private log directory)."""
+    path = os.path.join(broker.dir, "node", "log", f"{broker.nodename}.log")
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError as e:
+        fail(f"cannot read the broker log {path}: {e}")
+
+
+# ---- delivery: nothing lost, duplicates only with the same key -------------------------------
+
+class Delivery:
+    """What the target saw of a scenario: by_key {id: [records]}, lost ids, dups {id: count}."""
+
+    def __init__(self, by_key, lost, dups, requests):
+        self.by_key, self.lost, self.dups, self.requests = by_key, lost, dups, requests
+
+    def first(self, key):
+        return self.by_key[key][0]
+
+
+def _record_matches(rec, key, prefix):
+    """Does the request itself (path index, scheduled-at header) belong to firing key?"""
+    name, due, index = parse_fid(key)
+    want_at = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(due))
+    return rec["path"] == f"{prefix}/{index}" and rec.get("sched_at") == want_at
+
+
+def deliveries(target, prefix, expected):
+    """Delivery of the expected ids among the target's requests under path prefix (jobs of a
+    scenario use url prefix + "/{{index}}"). Fails on a request whose key is not expected or
+    does not match the request: a job run again under another key."""
+    want = set(expected)
+    by_key = {k: [] for k in want}
+    n = 0
+    for rec in target.records():
+        if not rec["path"].startswith(prefix + "/"):
+            continue
+        n += 1
+        key = rec.get("idem")
+        if key not in want:
+            fail(f"{rec['path']} was called with Idempotency-Key {key!r}, which is no firing "
+                 f"of this scenario")
+        if not _record_matches(rec, key, prefix):
+            fail(f"request {rec['path']} scheduled {rec.get('sched_at')} carried key {key}: "
+                 f"a job ran under another job's key")
+        by_key[key].append(rec)
+    lost = sorted(k for k, v in by_key.items() if not v)
+    dups = {k: len(v) for k, v in by_key.items() if len(v) > 1}
+    return Delivery(by_key, lost, dups, n)
+
+
+def wait_delivered(target, prefix, expected, timeout=60.0):
+    """Wait until every expected id reached the target; fails naming the lost ones."""
+    deadline = time.monotonic() + timeout
+    while True:
+        d = deliveries(target, prefix, expected)
+        if not d.lost:
+            return d
+        if time.monotonic() >= deadline:
+            fail(f"{len(d.lost)} of {len(set(expected))} jobs never reached the target within "
+                 f"{timeout:.0f}s (lost), e.g. {d.lost[:5]}")
+        time.sleep(0.2)
+
+
+def check_delivery(target, prefix, expected, max_dups=None, settle=0.0):
+    """The promise of every scenario, after an optional settle time for late duplicates:
+    returns the Delivery; prints the duplicate count; fails on a lost job, a foreign key or
+    more than max_dups duplicates (None: any number)."""
+    if settle:
+        time.sleep(settle)
+    d = deliveries(target, prefix, expected)
+    if d.lost:
+        fail(f"{len(d.lost)} of {len(set(expected))} jobs lost, e.g. {d.lost[:5]}")
+    extra = sum(n - 1 for n in d.dups.values())
+    shown = ", ".join(f"{k} x{n}" for k, n in sorted(d.dups.items())[:5])
+    print(f"  {len(set(expected))} jobs, {d.requests} requests, {len(d.dups)} run more than "
+          f"once with the same key ({extra} extra runs){': ' + shown if shown else ''}")
+    if max_dups is not None and extra > max_dups:
+        fail(f"{extra} extra runs (duplicates) where at most {max_dups} may happen: {shown}")
+    return d
+
+
+# ---- the fleet -------------------------------------------------------------------------------
+
+class Fleet:
+    """One private broker and the salvo processes and targets a test file runs against it.
+
+    Every process is a salvo_testlib Proc (stopped on every exit path). Workers and producers
+    are numbered in start order; their logs are WORKDIR/worker-N.log and producer-N.log."""
+
+    def __init__(self, work, broker_args=()):
+        self.work = work
+        self.broker = Broker(work.path, extra_args=broker_args)
+        self.n = 0
+
+    def _next(self, kind):
+        self.n += 1
+        return f"{kind}-{self.n}"
+
+    def target(self, **kw):
+        """A recording target (salvo_testlib.Target keywords: delay_ms, status_plan, ...)."""
+        return Target(self.work.path, **kw)
+
+    def schedule(self, jobs, defaults=None, name=None):
+        """Write a schedule file from entries (see http_job); returns its path."""
+        doc = {}
+        if defaults:
+            doc["defaults"] = defaults
+        doc["jobs"] = jobs
+        path = os.path.join(self.work.path, f"{name or self._next('schedule')}.yaml")
+        with open(path, "w") as f:
+            f.write(f"# written by {os.path.basename(sys.argv[0])}\n{yaml(doc)}\n")
+        return path
+
+    def producer(self, schedule, state=None, extra=(), wait=True):
+        """salvo-producer run SCHEDULE against the broker; state is its --state-dir (a fresh
+        one by default). Waits for its broker connection unless wait is False."""
+        name = self._next("producer")
+        state = state or self.work.sub(f"state-{name}")
+        p = Proc([binary("salvo-producer"), "run", schedule, "--amqp-url", self.broker.amqp_url,
+                  "--state-dir", state, *extra], os.path.join(self.work.path, f"{name}.log"),
+                 name=name)
+        p.state_dir = state
+        if wait:
+            p.wait_log(r"connected to broker", timeout=30)
+        return p
+
+    def worker(self, extra=(), threads=2, wait=True):
+        """salvo-worker run with --threads; waits until it consumes unless wait is False."""
+        name = self._next("worker")
+        w = Proc([binary("salvo-worker"), "run", "--amqp-url", self.broker.amqp_url,
+                  "--threads", threads, *extra], os.path.join(self.work.path, f"{name}.log"),
+                 name=name)
+        if wait:
+            w.wait_log(r"consuming salvo\.jobs", timeout=30)
+        return w
+
+    def connection_of(self, proc, kind="salvo-worker"):
+        """The management name of proc's broker connection (named kind@host:pid), or None."""
+        for c in self.broker.connections():
+            name = (c.get("client_properties") or {}).get("connection_name", "")
+            if name.startswith(kind + "@") and name.endswith(f":{proc.pid}"):
+                return c["name"]
+        return None
+
+    def wait_settled(self, timeout=60.0):
+        """Wait until salvo.jobs holds nothing ready or unacked (stats lag about a second)."""
+        self.broker.wait_queue("salvo.jobs", lambda i: i and i.get("messages", 1) == 0 and
+                               i.get("messages_unacknowledged", 1) == 0, timeout=timeout)
+
+    def purge(self, queue):
+        """Drop every ready message of a queue (management API)."""
+        self.broker.mgmt_delete(f"/api/queues/%2F/{self.broker.q(queue)}/contents")
+
+    def queue_messages(self, queue):
+        """Every message of a queue, requeued (a get counts as a delivery)."""
+        info = self.broker.queue_info(queue)
+        n = info.get("messages", 0) if info else 0
+        return self.broker.get_messages(queue, count=n + 20) if n else []
+
+
+def stop_ok(proc, timeout=30.0, sig=signal.SIGTERM):
+    """Stop proc with sig and fail unless it exits 0 within timeout (it is killed then)."""
+    t0 = time.monotonic()
+    rc = proc.stop(sig, timeout=timeout)
+    took = time.monotonic() - t0
+    if rc != 0:
+        fail(f"{proc.name} exited {rc} after {took:.1f}s on signal {sig}; log tail:\n"
+             f"{log_text(proc)[-2000:]}")
+    return took
