@@ -1,12 +1,14 @@
 """Integration: the shared harness itself works against a real RabbitMQ node and the recording
 target (tests/lib). Every other integration test builds on these pieces, so this proves them:
-private node start/stop/restart, management API round trips, the target's status plan, records,
-hold times, keep-alive and concurrency, and loud failures for missing pieces."""
+private node start/stop/restart (with its TLS listener), management API round trips, the target's
+status plan, records, hold times, keep-alive and concurrency, and loud failures for missing
+pieces."""
 
 import asyncio
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,6 +28,7 @@ class S:
     """State shared by the tests below, which run in order against one node."""
     work = None
     broker = None
+    certs = None
 
 
 def fetch(url, method="GET", headers=None, body=None, timeout=10):
@@ -58,17 +61,33 @@ def test_broker_starts_private_node():
     print(f"  broker {b.nodename} ready in {b.start_seconds:.2f}s "
           f"(amqp {b.amqp_port}, mgmt {b.mgmt_port}, dist {b.dist_port})")
     assert b.amqp_url == f"amqp://guest:guest@127.0.0.1:{b.amqp_port}/", b.amqp_url
-    assert len({b.amqp_port, b.mgmt_port, b.dist_port}) == 3
+    assert len({b.amqp_port, b.mgmt_port, b.dist_port, int(b.env["TLS_PORT"])}) == 4
     overview = b.mgmt_get("/api/overview")
     assert overview["node"] == b.nodename, overview["node"]
     assert overview["rabbitmq_version"] == "3.10.8", overview["rabbitmq_version"]
-    for port in (b.amqp_port, b.mgmt_port, b.dist_port):
+    for port in (b.amqp_port, b.mgmt_port, b.dist_port, int(b.env["TLS_PORT"])):
         # 0100007F is 127.0.0.1 in /proc/net/tcp byte order: nothing listens on other addresses
         assert listening_addrs(port) == {"0100007F"}, (port, listening_addrs(port))
     cookie = os.path.join(b.dir, "node", "home", ".erlang.cookie")
     assert os.path.getsize(cookie) >= 20 and (os.stat(cookie).st_mode & 0o077) == 0
     assert b.ctl("eval", "node().").strip() == f"'{b.nodename}'"
     assert b.beam_pids(), "no beam process found for the node"
+
+
+def test_broker_tls_listener():
+    b, certs = S.broker, S.certs
+    port = int(b.env["TLS_PORT"])
+    assert b.env["AMQPS_URL"] == f"amqps://guest:guest@localhost:{port}/"
+    assert listening_addrs(port) == {"0100007F"}
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca_certificate.pem"))
+    ctx.load_cert_chain(os.path.join(certs, "client_certificate.pem"),
+                        os.path.join(certs, "client_key.pem"))
+    with socket.create_connection(("localhost", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"AMQP\x00\x00\x09\x01")
+            frame = tls.recv(7)
+            assert frame[:3] == b"\x01\x00\x00", frame  # method frame on channel 0
+            assert tls.version() in ("TLSv1.2", "TLSv1.3"), tls.version()
 
 
 def test_management_publish_and_get_with_headers():
@@ -266,9 +285,13 @@ def test_broker_stop_leaves_no_beam():
 def main():
     with WorkDir("harness") as work:
         S.work = work
-        with Broker(work.path) as broker:
+        S.certs = work.sub("certs")
+        subprocess.run(["bash", os.path.join(os.path.dirname(Broker.SCRIPT), "mkcerts.sh"),
+                        S.certs], check=True, capture_output=True)
+        with Broker(work.path, extra_args=["--tls", S.certs]) as broker:
             S.broker = broker
             run([test_broker_starts_private_node,
+                 test_broker_tls_listener,
                  test_management_publish_and_get_with_headers,
                  test_target_follows_status_plan_per_key,
                  test_target_holds_replies,

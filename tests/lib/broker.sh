@@ -7,6 +7,9 @@
 #                       [--stats-ms MS] [--timeout S] [--no-trim] [--no-cli-check]
 #                       [--owner-pid PID]   (kill the node once PID is gone)
 #   broker.sh stop DIR [--kill] [--clean] [--timeout S]
+#                     graceful (rabbitmqctl stop, ~6-9 s: the management agent takes 5 s to stop)
+#                     then SIGKILL of the process group; --kill skips the graceful part (~1.5 s).
+#                     Data and logs stay unless --clean; only broker.env/broker.pid go.
 #   broker.sh ctl DIR ARGS...     rabbitmqctl against that node
 #   broker.sh diag DIR ARGS...    rabbitmq-diagnostics against that node
 #   broker.sh status DIR          exit 0 when the node answers, 1 otherwise
