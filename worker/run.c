@@ -63,8 +63,10 @@ void run_admit(executor *ex, task *t)
     if (t->decoded) {
         /* Claim before looking in the recent set: the I/O thread adds there before it
          * releases a claim, so a copy can never slip between the two and run again. */
+        char id[JOB_ID_MAX + 1]; /* once parked, t belongs to whoever releases the claim */
+        snprintf(id, sizeof id, "%s", t->j.id);
         if (!inflight_claim(ex->sh->inflight, t->j.id, t->j.attempt, t)) {
-            log_msg(LOG_INFO, t->j.id, "redelivered while still running here; parked");
+            log_msg(LOG_INFO, id, "redelivered while still running here; parked");
             atomic_fetch_sub(&ex->load, 1);
             return;
         }

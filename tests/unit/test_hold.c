@@ -12,7 +12,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define MS CLOCK_NS_PER_MS
+#define MS          CLOCK_NS_PER_MS
+#define LATE_MAX_MS 250
 
 /* What the fire callback saw: item ids in firing order and when each fired. */
 typedef struct rec {
@@ -101,8 +102,9 @@ static void test_ordering(void **state)
     for (int i = 0; i < N; i++) {
         assert_int_equal(r->ids[i], want[i]);
         assert_true(r->at[i] >= items[r->ids[i]].due);
-        /* Generous bound: a loaded CI machine may wake late, but never by a whole period. */
-        assert_true(r->at[i] - items[r->ids[i]].due < 50 * MS);
+        /* Generous bound (sanitizers, a loaded 2-core CI machine): late by a scheduling hiccup
+         * at worst, far from the 1 s a polling timer would show. */
+        assert_true(r->at[i] - items[r->ids[i]].due < LATE_MAX_MS * MS);
     }
     assert_int_equal(hold_count(h), 0);
     hold_free(h);
@@ -123,7 +125,7 @@ static void test_earlier_item_wakes(void **state)
     wait_for(r, 1, 1000);
     assert_int_equal(rec_count(r), 1);
     assert_int_equal(r->ids[0], 2);
-    assert_true(r->at[0] - early.due < 50 * MS);
+    assert_true(r->at[0] - early.due < LATE_MAX_MS * MS);
     assert_int_equal(hold_count(h), 1);
     /* Stopping hands the unfired item to drop and refuses new ones. */
     hold_stop(h, on_drop, r);
@@ -144,7 +146,7 @@ static void test_past_due(void **state)
     assert_int_equal(hold_add(h, it.due, &it), ERR_OK);
     wait_for(r, 1, 1000);
     assert_int_equal(r->ids[0], 7);
-    assert_true(r->at[0] - t0 < 50 * MS);
+    assert_true(r->at[0] - t0 < LATE_MAX_MS * MS);
     hold_free(h);
 }
 
@@ -169,7 +171,7 @@ static void test_burst(void **state)
         assert_int_equal(r->ids[i], i);
         assert_true(r->at[i] >= due);
     }
-    assert_true(r->at[N - 1] - due < 50 * MS);
+    assert_true(r->at[N - 1] - due < LATE_MAX_MS * MS);
     hold_free(h);
 }
 

@@ -336,11 +336,12 @@ static void test_header_injection(void **state)
     assert_non_null(strstr(reason, "X-Custom"));
 }
 
-/* One thread, one multi, 300 concurrent half-second requests: about half a second, not 150 s. */
+/* One thread, one multi, 200 concurrent half-second requests: about half a second, not the 100 s
+ * they would take one after another (the bound leaves room for sanitizer builds). */
 static void test_concurrency(void **state)
 {
     (void)state;
-    enum { N = 300 };
+    enum { N = 200 };
     static httpcall *calls[N];
     static job jobs[N];
     httpcall_limits lim = {N, N, N};
@@ -355,7 +356,7 @@ static void test_concurrency(void **state)
     assert_int_equal(run_all(m, calls, N), N);
     int64_t ms = (clock_mono_ns() - t0) / CLOCK_NS_PER_MS;
     print_message("%d concurrent 500 ms requests took %lld ms\n", N, (long long)ms);
-    assert_true(ms < 3000);
+    assert_true(ms < 10000);
     for (int i = 0; i < N; i++) {
         assert_int_equal(httpcall_result_get(calls[i])->status, 200);
         httpcall_free(calls[i]);
