@@ -1,0 +1,154 @@
+"""benchreport: the benchmark's arithmetic and output (tests/bench/run does the running).
+
+Percentiles, per-run summaries from the target's records, the CSV files, the markdown table and
+the gnuplot lateness plots. Python 3 standard library only, plus the gnuplot binary for plots.
+"""
+
+import csv
+import json
+import math
+import os
+import subprocess
+
+# Quantiles kept per run in cdf.csv: 0.1 % steps are enough to draw the curve and read any
+# percentile back, at a few KB per run instead of one line per job.
+CDF_STEPS = 1000
+
+
+def quantile(sorted_vals, q):
+    """Nearest-rank quantile of an ascending list (q in 0..1); None for an empty list."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, math.ceil(q * len(sorted_vals)) - 1))
+    return sorted_vals[k]
+
+
+def read_records(path, prefix):
+    """The target's JSONL records whose Idempotency-Key starts with prefix, in arrival order.
+    A last line without its newline is still being written and is left out."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f.read().split(b"\n")[:-1]:
+            if prefix.encode() not in line:
+                continue
+            r = json.loads(line)
+            if (r.get("idem") or "").startswith(prefix):
+                out.append(r)
+    return out
+
+
+def arrivals(records, due_ns):
+    """From one run's records: (first-arrival lateness in ms per job, ascending;
+    distinct jobs; duplicate requests; attempts > 1)."""
+    first = {}
+    dups = retried = 0
+    for r in records:
+        if r["idem"] in first:
+            dups += 1
+        else:
+            first[r["idem"]] = r["t_ns"]
+        if isinstance(r.get("attempt"), int) and r["attempt"] > 1:
+            retried += 1
+    lat = sorted((t - due_ns) / 1e6 for t in first.values())
+    return lat, len(first), dups, retried
+
+
+def spread(sorted_vals):
+    """p50/p90/p99/max of an ascending list (None when empty)."""
+    return {"p50": quantile(sorted_vals, 0.50), "p90": quantile(sorted_vals, 0.90),
+            "p99": quantile(sorted_vals, 0.99), "max": sorted_vals[-1] if sorted_vals else None}
+
+
+def cdf_rows(run, lat):
+    """CDF_STEPS + 1 rows (mode, n, run, q, lateness_ms) sampling the run's distribution."""
+    return [(run["mode"], run["n"], run["run"], i / CDF_STEPS, quantile(lat, i / CDF_STEPS))
+            for i in range(CDF_STEPS + 1)] if lat else []
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+RUN_FIELDS = ["run", "mode", "lead_s", "n", "received", "lost", "duplicates", "retried",
+              "p50_ms", "p90_ms", "p99_ms", "max_ms", "worker_start_p99_ms", "publish_ms",
+              "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "producer_cpu_s",
+              "broker_cpu_s", "others_cores", "due_utc"]
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def target_of(mode, n, targets):
+    """The issue's p99 target for a cell, or None."""
+    return targets.get((mode, n))
+
+
+def latency_table(runs, targets):
+    """Markdown table of the latency runs, one row per run."""
+    head = ("| mode | N | received | lost | dup | p50 ms | p90 ms | p99 ms | max ms | p99 target "
+            "| worker RSS MB (w1/w2) | worker CPU s (w1+w2) | publish / confirm ms | others "
+            "(cores) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n")
+    rows = []
+    for r in runs:
+        t = target_of(r["mode"], r["n"], targets)
+        ok = (r["p99_ms"] is not None and r["lost"] == 0 and r["duplicates"] == 0 and
+              t is not None and r["p99_ms"] <= t)
+        verdict = "-" if t is None else f"≤ {t}: {'met' if ok else 'MISSED'}"
+        rows.append(
+            f"| {r['mode']} | {r['n']:,} | {r['received']:,} | {r['lost']} | {r['duplicates']} "
+            f"| {fmt(r['p50_ms'])} | {fmt(r['p90_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['max_ms'])} "
+            f"| {verdict} | {fmt(r['rss_mb_w1'], 0)} / {fmt(r['rss_mb_w2'], 0)} "
+            f"| {fmt(r['cpu_s_w1'] + r['cpu_s_w2'], 2)} "
+            f"| {fmt(r['publish_ms'])} / {fmt(r['confirm_ms'])} | {fmt(r['others_cores'], 2)} |")
+    return head + "\n".join(rows) + "\n"
+
+
+def throughput_table(tp):
+    """Markdown table of the throughput run and the raw reference."""
+    raw = " / ".join(f"{x['msgs_s']:,.0f}" for x in tp["raw"])
+    return (
+        "| jobs | received | lost | dup | seconds | salvo jobs/s | raw msgs/s (before / after) "
+        "| ratio | worker CPU s (w1+w2) | producer CPU s |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {tp['n']:,} | {tp['received']:,} | {tp['lost']} | {tp['duplicates']} "
+        f"| {tp['seconds']:.1f} | {tp['jobs_s']:,.0f} | {raw} | {tp['ratio']:.2f} "
+        f"| {tp['cpu_s_w1'] + tp['cpu_s_w2']:.1f} | {tp['producer_cpu_s']:.1f} |\n")
+
+
+GNUPLOT = """set terminal pngcairo size 900,560 font ",11"
+set output '{png}'
+set datafile separator ','
+set title "Start lateness, {title} (arrival at the target - due second)"
+set xlabel 'lateness (ms, log scale)'
+set ylabel 'fraction of jobs started'
+set logscale x
+set xrange [{xmin}:*]
+set yrange [0:1]
+set grid xtics ytics mxtics
+set key bottom right
+plot {plots}
+"""
+
+
+def plot_mode(cdf_csv, png, mode, title, cells):
+    """Draw one PNG: the lateness CDF of each (n, run) in cells, all of `mode`, from cdf.csv.
+    Lateness under 0.1 ms is drawn at 0.1 (log axis). Returns True when gnuplot succeeded."""
+    plots = []
+    for n, run in cells:
+        # Columns: mode, n, run, q, lateness_ms; rows of other runs become NaN (not drawn).
+        plots.append(f"'{cdf_csv}' using ((strcol(1) eq '{mode}' && $3 == {run}) ? "
+                     f"($5 < 0.1 ? 0.1 : $5) : NaN):4 with lines lw 2 title 'N = {n:,}'")
+    script = GNUPLOT.format(png=png, title=title, xmin=0.1, plots=", \\\n     ".join(plots))
+    r = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+    if r.returncode != 0:
+        print(f"gnuplot failed for {png}:\n{r.stderr}")
+        return False
+    return os.path.exists(png)
