@@ -185,6 +185,25 @@ def test_target_keep_alive():
         assert len({r["conn"] for r in recs}) == 1, [r["conn"] for r in recs]
 
 
+def test_target_rejects_malformed_requests():
+    with Target(S.work.path) as t:
+        for raw, want in ((b"NOT HTTP\r\n\r\n", b"400"),
+                          (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", b"501"),
+                          (b"GET / HTTP/3.0\r\n\r\n", b"505")):
+            with socket.create_connection(("127.0.0.1", t.port), timeout=10) as c:
+                c.sendall(raw)
+                reply = b""
+                while True:  # the target closes after an error reply
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    reply += chunk
+            assert reply.split(b" ")[1] == want, reply
+        st = t.stats()
+        assert st["parse_errors"] == 3 and st["requests"] == 0, st
+        assert t.records() == []
+
+
 async def _concurrent(port, n):
     opened, go = [], asyncio.Event()
 
@@ -296,6 +315,7 @@ def main():
                  test_target_follows_status_plan_per_key,
                  test_target_holds_replies,
                  test_target_keep_alive,
+                 test_target_rejects_malformed_requests,
                  test_target_concurrent_connections,
                  test_target_sigterm_flushes_records,
                  test_missing_pieces_fail_loudly,

@@ -192,10 +192,10 @@ static void tgt_server_read(tgt_server *s, tgt_conn *c)
 {
     for (;;) {
         int rc = tgt_conn_reserve(c, 2048, TGT_SERVER_MAX_IN);
+        if (rc == ERR_RANGE && !c->busy)
+            break; /* the parser answers a request larger than it allows */
         if (rc != ERR_OK) {
-            if (!c->busy) /* a request larger than the parser allows is answered by it */
-                break;
-            tgt_server_close(s, c); /* a client flooding pipelined requests */
+            tgt_server_close(s, c); /* out of memory, or a client flooding pipelined requests */
             return;
         }
         ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
