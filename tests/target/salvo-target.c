@@ -40,6 +40,42 @@ static long long salvo_target_num(const char *opt, const char *v, long long max)
     return n;
 }
 
+/* Apply one parsed option; exits 0 for --help and 2 for a bad value or an unknown option. */
+static void salvo_target_apply(int c, tgt_config *cfg, log_level *level)
+{
+    switch (c) {
+    case 'p':
+        cfg->port = (int)salvo_target_num("--port", optarg, 65535);
+        break;
+    case 'b':
+        cfg->bind = optarg;
+        break;
+    case 'r':
+        cfg->record_path = optarg;
+        break;
+    case 'd':
+        cfg->delay_ms = salvo_target_num("--delay-ms", optarg, 3600 * 1000);
+        break;
+    case 's':
+        cfg->status_plan = optarg;
+        break;
+    case 'D':
+        cfg->path_delay = optarg;
+        break;
+    case 'l':
+        if (log_level_parse(optarg, level) == ERR_OK)
+            break;
+        fprintf(stderr, "salvo-target: --log-level: '%s' is not a level\n", optarg);
+        exit(2);
+    case 'h':
+        salvo_target_usage(stdout);
+        exit(0);
+    default:
+        salvo_target_usage(stderr);
+        exit(2);
+    }
+}
+
 static void salvo_target_options(int argc, char **argv, tgt_config *cfg, log_level *level)
 {
     static const struct option opts[] = {
@@ -53,40 +89,11 @@ static void salvo_target_options(int argc, char **argv, tgt_config *cfg, log_lev
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p':
-            cfg->port = (int)salvo_target_num("--port", optarg, 65535);
+    for (;;) {
+        int c = getopt_long(argc, argv, "h", opts, NULL);
+        if (c == -1)
             break;
-        case 'b':
-            cfg->bind = optarg;
-            break;
-        case 'r':
-            cfg->record_path = optarg;
-            break;
-        case 'd':
-            cfg->delay_ms = salvo_target_num("--delay-ms", optarg, 3600 * 1000);
-            break;
-        case 's':
-            cfg->status_plan = optarg;
-            break;
-        case 'D':
-            cfg->path_delay = optarg;
-            break;
-        case 'l':
-            if (log_level_parse(optarg, level) != ERR_OK) {
-                fprintf(stderr, "salvo-target: --log-level: '%s' is not a level\n", optarg);
-                exit(2);
-            }
-            break;
-        case 'h':
-            salvo_target_usage(stdout);
-            exit(0);
-        default:
-            salvo_target_usage(stderr);
-            exit(2);
-        }
+        salvo_target_apply(c, cfg, level);
     }
     if (optind < argc) {
         salvo_target_usage(stderr);
