@@ -217,9 +217,11 @@ static void run_finish(executor *ex, task *t)
     outcome o;
     outcome_after_run(&r, ex->sh->env->delays_ms, ex->sh->env->nlevels, &o);
     long long dur = t->start_ns ? (t->end_ns - t->start_ns) / CLOCK_NS_PER_MS : 0;
+    long long late = t->start_ns ? t->start_ns / CLOCK_NS_PER_MS - t->j.due_ms : 0;
     log_msg(o.action == OUTCOME_ACK ? LOG_INFO : LOG_NOTICE, t->j.id,
-            "finished schedule=%s attempt=%u/%u outcome=%s status=%d duration_ms=%lld%s%s",
-            t->j.schedule, t->j.attempt, t->j.max_attempts, o.label, t->status, dur,
+            "finished schedule=%s attempt=%u/%u outcome=%s status=%d lateness_ms=%lld "
+            "duration_ms=%lld%s%s",
+            t->j.schedule, t->j.attempt, t->j.max_attempts, o.label, t->status, late, dur,
             t->error[0] ? " error=" : "", t->error);
     run_settle(ex, t, &o);
 }
