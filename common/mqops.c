@@ -3,8 +3,10 @@
 #include "mq_internal.h"
 
 #include "err.h"
+#include "log.h"
 #include "topology.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,7 +37,38 @@ static int mq_check(mq *m, const char *what, const char *name, char *err, size_t
     return mq_fail_reply(m, r, label, err, cap);
 }
 
-int mq_declare_topology(mq *m, char *err, size_t cap)
+static bool mq_access_refused(amqp_rpc_reply_t r)
+{
+    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.id != AMQP_CHANNEL_CLOSE_METHOD)
+        return false;
+    const amqp_channel_close_t *c = r.reply.decoded;
+    return c->reply_code == AMQP_ACCESS_REFUSED;
+}
+
+/* After a channel-level refusal the connection lives on: acknowledge the close (rabbitmq-c
+ * does not) and open the channel again. */
+static int mq_reopen_channel(mq *m, int ch, char *err, size_t cap)
+{
+    amqp_channel_close_ok_t ok = {0};
+    if (amqp_send_method(m->conn, (amqp_channel_t)ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != 0) {
+        snprintf(err, cap, "channel.close-ok: connection lost");
+        m->open = false;
+        return ERR_MQ_CLOSED;
+    }
+    amqp_channel_open(m->conn, (amqp_channel_t)ch);
+    m->open = true;
+    int rc = mq_check(m, "channel.open", "", err, cap);
+    /* A new channel starts outside confirm mode; restore what the owner had asked for. */
+    if (rc == ERR_OK && m->confirming[ch]) {
+        m->confirming[ch] = false;
+        rc = mq_confirm_select(m, ch);
+    }
+    return rc;
+}
+
+/* Declare (passive = 0) or only check the existence of (passive = 1) every exchange and
+ * queue, then bind (full declaration only: a binding cannot be checked passively). */
+static int mq_declare_all(mq *m, int passive, char *err, size_t cap)
 {
     const topology *t = topology_get();
     amqp_table_entry_t ents[TOPO_ARGS_MAX];
@@ -43,23 +76,41 @@ int mq_declare_topology(mq *m, char *err, size_t cap)
     for (size_t i = 0; i < t->nexchanges && rc == ERR_OK; i++) {
         const topo_exchange *e = &t->exchanges[i];
         amqp_exchange_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(e->name),
-                              amqp_cstring_bytes(e->type), 0, 1, 0, 0,
-                              mq_args_table(e->args, ents));
+                              amqp_cstring_bytes(e->type), passive, 1, 0, 0,
+                              passive ? amqp_empty_table : mq_args_table(e->args, ents));
         rc = mq_check(m, "exchange.declare", e->name, err, cap);
     }
     for (size_t i = 0; i < t->nqueues && rc == ERR_OK; i++) {
         const topo_queue *q = &t->queues[i];
-        amqp_queue_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(q->name), 0, 1, 0, 0,
-                           mq_args_table(q->args, ents));
+        amqp_queue_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(q->name), passive, 1, 0, 0,
+                           passive ? amqp_empty_table : mq_args_table(q->args, ents));
         rc = mq_check(m, "queue.declare", q->name, err, cap);
     }
-    for (size_t i = 0; i < t->nbindings && rc == ERR_OK; i++) {
+    for (size_t i = 0; i < t->nbindings && rc == ERR_OK && !passive; i++) {
         const topo_binding *b = &t->bindings[i];
         amqp_queue_bind(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(b->dest),
                         amqp_cstring_bytes(b->source), amqp_cstring_bytes(b->key),
                         mq_args_table(b->args, ents));
         rc = mq_check(m, "queue.bind", b->dest, err, cap);
     }
+    return rc;
+}
+
+int mq_declare_topology(mq *m, char *err, size_t cap)
+{
+    int rc = mq_declare_all(m, 0, err, cap);
+    if (rc != ERR_MQ_CHANNEL || !mq_access_refused(amqp_get_rpc_reply(m->conn)))
+        return rc;
+    /* A least-privilege user (deploy/rabbitmq/definitions.json) may not configure anything;
+     * the definitions created the topology, so checking that it exists is enough. */
+    log_notice("broker refused to declare the topology (no configure permission); "
+               "checking that it exists instead");
+    rc = mq_reopen_channel(m, MQ_CH_MAIN, err, cap);
+    if (rc == ERR_OK)
+        rc = mq_declare_all(m, 1, err, cap);
+    if (rc != ERR_OK && strstr(err, "404"))
+        snprintf(err + strlen(err), cap - strlen(err),
+                 " (load deploy/rabbitmq/definitions.json into the broker)");
     return rc;
 }
 

@@ -21,9 +21,6 @@ const int64_t topo_retry_delay_ms[TOPO_RETRY_LEVELS] = {1000, 5000, 30000, 12000
 
 static const topo_exchange topo_exchanges[] = {
     {TOPO_JOBS_EXCHANGE, "direct", {{0}}},
-    /* Dead letters of the job queue, sorted by why they died (headers match). */
-    {TOPO_DLX_EXCHANGE, "headers", {{"alternate-exchange", TOPO_ARG_STR, TOPO_DLX_OTHER, 0}}},
-    {TOPO_DLX_OTHER, "fanout", {{0}}},
     {TOPO_DEAD_EXCHANGE, "direct", {{0}}},
     {TOPO_RETRY_EXCHANGE, "direct", {{0}}},
     {TOPO_RESULTS_EXCHANGE, "fanout", {{0}}},
@@ -57,7 +54,8 @@ static void topo_build(void)
     topo_queue *jobs = topo_add_queue(TOPO_JOBS_QUEUE);
     const topo_arg jobs_args[] = {QUORUM_ARGS,
                                   {"x-delivery-limit", TOPO_ARG_INT, NULL, TOPO_DELIVERY_LIMIT},
-                                  {"x-dead-letter-exchange", TOPO_ARG_STR, TOPO_DLX_EXCHANGE, 0},
+                                  {"x-dead-letter-exchange", TOPO_ARG_STR, TOPO_DEAD_EXCHANGE, 0},
+                                  {"x-dead-letter-routing-key", TOPO_ARG_STR, TOPO_MISSED_KEY, 0},
                                   {"x-dead-letter-strategy", TOPO_ARG_STR, "at-least-once", 0}};
     memcpy(jobs->args, jobs_args, sizeof jobs_args);
     topo_bind(TOPO_JOBS_EXCHANGE, TOPO_JOBS_QUEUE, TOPO_JOBS_KEY);
@@ -67,13 +65,6 @@ static void topo_build(void)
     memcpy(topo_add_queue(TOPO_MISSED_QUEUE)->args, plain_quorum, sizeof plain_quorum);
     topo_bind(TOPO_DEAD_EXCHANGE, TOPO_DEAD_QUEUE, TOPO_DEAD_KEY);
     topo_bind(TOPO_DEAD_EXCHANGE, TOPO_MISSED_QUEUE, TOPO_MISSED_KEY);
-    topo_bind(TOPO_DLX_OTHER, TOPO_DEAD_QUEUE, "");
-    /* Expired on its first pass through the job queue = it could only have started too late. */
-    topo_binding *miss = topo_bind(TOPO_DLX_EXCHANGE, TOPO_MISSED_QUEUE, "");
-    const topo_arg miss_args[] = {{"x-match", TOPO_ARG_STR, "all", 0},
-                                  {"x-first-death-reason", TOPO_ARG_STR, "expired", 0},
-                                  {"x-first-death-queue", TOPO_ARG_STR, TOPO_JOBS_QUEUE, 0}};
-    memcpy(miss->args, miss_args, sizeof miss_args);
 
     for (int lvl = 1; lvl <= TOPO_RETRY_LEVELS; lvl++) {
         char name[64], key[16];

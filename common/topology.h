@@ -3,9 +3,13 @@
  * the two, so this table is the single source of truth.
  *
  *   producer --(salvo.jobs, key "job")--> [salvo.jobs]  quorum, at-least-once dead-lettering
- *        [salvo.jobs] dead letters --> salvo.dlx (headers):
- *              expired on first pass (max_lateness) --> [salvo.missed]
- *              anything else (delivery limit, ...)   --> salvo.dlx.other --> [salvo.dead]
+ *        [salvo.jobs] dead letters --(salvo.dead, key "missed")--> [salvo.missed]
+ *              The broker dead-letters a job for one reason in practice: its per-message TTL
+ *              (max_lateness) ran out before any worker took it. Workers settle every other
+ *              failure themselves, and dead-letter poison at 5 deliveries, long before the
+ *              broker's own delivery-limit backstop; x-death in the UI says which it was.
+ *              (A headers exchange cannot sort by x-first-death-reason: RabbitMQ ignores
+ *              binding arguments that start with "x-".)
  *   worker  --(salvo.retry, key "rN")--> [salvo.retry.N] TTL --> salvo.jobs "job" (next attempt)
  *   worker  --(salvo.dead, key "dead"|"missed")--> [salvo.dead] / [salvo.missed]
  *   worker  --(salvo.results)--> [salvo.results] (bounded, newest kept) */
@@ -18,8 +22,6 @@
 #define TOPO_JOBS_EXCHANGE    "salvo.jobs"
 #define TOPO_JOBS_QUEUE       "salvo.jobs"
 #define TOPO_JOBS_KEY         "job"
-#define TOPO_DLX_EXCHANGE     "salvo.dlx"
-#define TOPO_DLX_OTHER        "salvo.dlx.other"
 #define TOPO_DEAD_EXCHANGE    "salvo.dead"
 #define TOPO_DEAD_QUEUE       "salvo.dead"
 #define TOPO_DEAD_KEY         "dead"
