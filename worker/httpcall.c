@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -61,6 +65,9 @@ struct httpcall {
     httpcall_result res;
     char errbuf[CURL_ERROR_SIZE];
     void *ud;
+    int pre_fd;    /* pre-connected socket not yet handed to libcurl, -1 when none */
+    int pre_given; /* the pre-connected socket libcurl took (libcurl closes it), -1 */
+    struct sockaddr_storage pre_addr;
 };
 
 int httpcall_global_init(void)
@@ -412,6 +419,7 @@ int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason,
     int rc = ERR_NOMEM;
     if (!c)
         goto fail;
+    c->pre_fd = c->pre_given = -1;
     c->cap = capture_cap;
     c->e = curl_easy_init();
     if (!c->e)
@@ -436,6 +444,96 @@ fail:
         snprintf(reason, cap, "out of memory");
     httpcall_free(c);
     return rc;
+}
+
+/* ---- precise mode: connect ahead of the instant ------------------------------------------ */
+
+/* The URL's numeric address and port, or false (a name would need a blocking resolve here). */
+static bool httpcall_numeric_addr(const char *url, struct sockaddr_storage *ss)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+    memset(ss, 0, sizeof *ss);
+    if (ok) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+        size_t hl = strlen(host);
+        char bare[64] = "";
+        if (hl >= 2 && hl < sizeof bare + 2 && host[0] == '[')
+            memcpy(bare, host + 1, hl - 2); /* "[::1]" */
+        if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons((uint16_t)atoi(port));
+        } else if (bare[0] && inet_pton(AF_INET6, bare, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons((uint16_t)atoi(port));
+        } else {
+            ok = false;
+        }
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+static bool httpcall_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return false;
+    if (a->ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: hand over the pre-connected socket when libcurl opens a new
+ * connection to its address; otherwise open one as libcurl would. */
+static curl_socket_t httpcall_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    httpcall *c = ud;
+    if (purpose == CURLSOCKTYPE_IPCXN && c->pre_fd >= 0 &&
+        httpcall_same_addr(&c->pre_addr, &a->addr)) {
+        c->pre_given = c->pre_fd;
+        c->pre_fd = -1;
+        return c->pre_given;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* CURLOPT_SOCKOPTFUNCTION: tell libcurl the handed-over socket needs no connect(). */
+static int httpcall_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    const httpcall *c = ud;
+    (void)purpose;
+    return fd == c->pre_given ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
+}
+
+void httpcall_preconnect(httpcall *c, const char *url)
+{
+    if (c->pre_fd >= 0 || !httpcall_numeric_addr(url, &c->pre_addr))
+        return;
+    int fd = socket(c->pre_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    socklen_t len =
+        c->pre_addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (connect(fd, (struct sockaddr *)&c->pre_addr, len) != 0 && errno != EINPROGRESS) {
+        close(fd); /* refused right away: libcurl will meet (and report) the same */
+        return;
+    }
+    c->pre_fd = fd;
+    curl_easy_setopt(c->e, CURLOPT_OPENSOCKETFUNCTION, httpcall_open_socket);
+    curl_easy_setopt(c->e, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(c->e, CURLOPT_SOCKOPTFUNCTION, httpcall_sockopt);
+    curl_easy_setopt(c->e, CURLOPT_SOCKOPTDATA, c);
 }
 
 int httpcall_start(httpcall_multi *m, httpcall *c)
@@ -475,6 +573,8 @@ void httpcall_free(httpcall *c)
     }
     if (c->e)
         curl_easy_cleanup(c->e);
+    if (c->pre_fd >= 0)
+        close(c->pre_fd); /* libcurl reused a cached connection instead */
     curl_slist_free_all(c->hdrs);
     free(c->buf);
     free(c);

@@ -71,6 +71,11 @@ size_t httpcall_multi_active(const httpcall_multi *m);
  * outlive the call (the body is sent from it). capture_cap bounds the kept response body.
  * ERR_OK, ERR_NOMEM, or ERR_INVAL with reason (e.g. a header holding a line break). */
 int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason, size_t cap);
+/* Precise mode: open the TCP connection now (the URL's host must be a numeric address; otherwise
+ * nothing happens), so that at the due instant the request goes out over an established
+ * connection instead of paying the handshake. When libcurl reuses a cached connection instead,
+ * the socket is closed unused with the call. url is the job's (expanded) URL. */
+void httpcall_preconnect(httpcall *c, const char *url);
 /* Attach to m: the request starts on the next perform. ERR_OK or ERR_INVAL. */
 int httpcall_start(httpcall_multi *m, httpcall *c);
 /* The outcome; valid once next_done returned the call. */

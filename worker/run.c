@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Held jobs due at least this far ahead get their connection opened while they wait. */
+#define RUN_PRECONNECT_MIN_MS 20
 /* Warn about descriptors at 80 % of the budget, at most this often. */
 #define RUN_FD_WARN_EVERY_NS (10 * CLOCK_NS_PER_SEC)
 
@@ -92,6 +94,9 @@ void run_admit(executor *ex, task *t)
         return;
     }
     t->admitted = true;
+    /* The wait is long enough to hide a TCP handshake: pay it now, not at the instant. */
+    if (o.action == OUTCOME_HOLD && t->call && t->j.due_ms - in.now_ms >= RUN_PRECONNECT_MIN_MS)
+        httpcall_preconnect(t->call, t->j.http.url);
     if (o.action == OUTCOME_HOLD &&
         hold_add(ex->sh->hold, t->j.due_ms * CLOCK_NS_PER_MS, t) == ERR_OK) {
         atomic_fetch_sub(&ex->load, 1); /* the hold owns it until it falls due */

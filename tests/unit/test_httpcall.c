@@ -420,6 +420,85 @@ static void test_extra_fds(void **state)
     httpcall_multi_free(m);
 }
 
+/* A pre-connected call sends its request over the socket opened ahead of time: the request
+ * arrives on the connection accepted before the transfer even started, and no other one. */
+static void test_preconnect(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 8), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/pre", ntohs(a.sin_port));
+    job j = make_job("GET", url, 5000);
+    httpcall_limits lim = {0, 0, 0};
+    httpcall_multi *m = NULL;
+    httpcall *c = NULL;
+    char reason[128];
+    assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
+    assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+    httpcall_preconnect(c, url);
+    struct pollfd pa = {l, POLLIN, 0};
+    assert_int_equal(poll(&pa, 1, 2000), 1); /* connected before any transfer exists */
+    int s1 = accept(l, NULL, NULL);
+    assert_true(s1 >= 0);
+    assert_int_equal(httpcall_start(m, c), ERR_OK);
+    char req[2048] = "";
+    size_t got = 0;
+    int64_t end = clock_mono_ns() + 5 * CLOCK_NS_PER_SEC;
+    while (!strstr(req, "\r\n\r\n") && clock_mono_ns() < end) {
+        httpcall_multi_perform(m);
+        struct pollfd p = {s1, POLLIN, 0};
+        if (poll(&p, 1, 10) == 1) {
+            ssize_t n = read(s1, req + got, sizeof req - 1 - got);
+            assert_true(n > 0);
+            got += (size_t)n;
+            req[got] = '\0';
+        }
+    }
+    assert_non_null(strstr(req, "GET /pre HTTP/1.1"));
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    assert_int_equal(write(s1, resp, strlen(resp)), (ssize_t)strlen(resp));
+    httpcall *done = NULL;
+    while (!done && clock_mono_ns() < end) {
+        httpcall_multi_poll(m, NULL, 0, 50);
+        httpcall_multi_perform(m);
+        done = httpcall_multi_next_done(m);
+    }
+    assert_ptr_equal(done, c);
+    assert_int_equal(httpcall_result_get(c)->status, 200);
+    struct pollfd pl = {l, POLLIN, 0};
+    assert_int_equal(poll(&pl, 1, 0), 0); /* no second connection */
+    httpcall_free(c);
+    httpcall_multi_free(m);
+    close(s1);
+    close(l);
+}
+
+/* A host name is left to libcurl (resolving it here would block the executor). */
+static void test_preconnect_skips_names(void **state)
+{
+    (void)state;
+    char url[64];
+    snprintf(url, sizeof url, "http://localhost:%u/status/200", server_port);
+    job j = make_job("GET", url, 5000);
+    httpcall_limits lim = {0, 0, 0};
+    httpcall_multi *m = NULL;
+    httpcall *c = NULL;
+    char reason[128];
+    assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
+    assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+    httpcall_preconnect(c, url);
+    httpcall_preconnect(c, "not a url");
+    assert_int_equal(run_all(m, &c, 1), 1);
+    assert_int_equal(httpcall_result_get(c)->status, 200);
+    httpcall_free(c);
+    httpcall_multi_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused),  cmocka_unit_test(test_capture_cap),
         cmocka_unit_test(test_header_injection), cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_wakeup_and_abort), cmocka_unit_test(test_extra_fds),
+        cmocka_unit_test(test_preconnect),       cmocka_unit_test(test_preconnect_skips_names),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
