@@ -393,7 +393,8 @@ static int jobwire_map(jobwire_dec *d, const msgpack_object *o, jval *out)
             return jobwire_want(d, "a map key", k, "str");
         if (k->via.str.size && memchr(k->via.str.ptr, '\0', k->via.str.size))
             return JOBWIRE_BAD(d, "a map key contains a NUL byte");
-        out->u.map.kv[i].key = strndup(k->via.str.ptr, k->via.str.size);
+        /* msgpack-c can leave ptr NULL for an empty key, and strndup must not see NULL. */
+        out->u.map.kv[i].key = strndup(k->via.str.size ? k->via.str.ptr : "", k->via.str.size);
         if (!out->u.map.kv[i].key)
             return JOBWIRE_NOMEM(d);
         out->u.map.n++; /* counted once it owns something, so jval_fini frees exactly that */
