@@ -32,7 +32,8 @@ int log_enabled(log_level level);
 /* Write one event. job_id may be NULL. The message is truncated at 4 KiB. Thread-safe. */
 void log_msg(log_level level, const char *job_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void log_vmsg(log_level level, const char *job_id, const char *fmt, va_list ap);
+void log_vmsg(log_level level, const char *job_id, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define log_err(...)    log_msg(LOG_ERR, NULL, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_WARN, NULL, __VA_ARGS__)

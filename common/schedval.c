@@ -18,6 +18,9 @@
 #define SK_TOKEN_CHARS   SK_NAME_CHARS "!#$%&'*+^`|~" /* RFC 9110 token for header names */
 
 static void sk_push(schedval_ctx *c, int line, int col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void sk_push(schedval_ctx *c, int line, int col, const char *fmt, va_list ap)
 {
     if (c->mute)
         return;
