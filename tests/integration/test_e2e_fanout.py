@@ -11,8 +11,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from e2e import (Fleet, WorkDir, check_delivery, fail, fan_ids, http_job, iso,  # noqa: E402
-                 next_second, run, stop_ok, wait_delivered, worker_started)
+import e2e  # noqa: E402
+from e2e import (check_delivery, fail, fan_ids, http_job, iso, next_second, stop_ok,  # noqa: E402
+                 wait_delivered, worker_started)
 
 FANOUT = 100
 ON_TIME_MS = 100     # the promise: every job of the fan-out starts within this of T
@@ -80,12 +81,8 @@ def test_burst_spreads_across_three_workers():
     target.stop()
 
 
-def main():
-    with WorkDir("e2e-fanout") as work:
-        S.fleet = Fleet(work)
-        with S.fleet.broker:
-            run([test_fanout_starts_on_the_second, test_burst_spreads_across_three_workers])
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main("e2e-fanout", [
+        test_fanout_starts_on_the_second,
+        test_burst_spreads_across_three_workers,
+    ], S)

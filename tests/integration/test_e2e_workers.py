@@ -17,9 +17,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from e2e import (Fleet, WorkDir, assert_clean, check_delivery, fail, fan_ids,  # noqa: E402
-                 http_job, iso, log_text, next_second, run, stop_ok, wait_delivered,
-                 wait_until, worker_finished, worker_started)
+import e2e  # noqa: E402
+from e2e import (assert_clean, check_delivery, fail, fan_ids, http_job, iso, log_text,  # noqa: E402
+                 next_second, stop_ok, wait_delivered, wait_until, worker_finished,
+                 worker_started)
 
 HOLD_MS = 1000  # every reply: jobs stay in flight long enough to be hit by the fault
 HEARTBEAT_S = 2
@@ -140,13 +141,9 @@ def test_sigstop_past_heartbeats_redelivers_and_recovers():
     target.stop()
 
 
-def main():
-    with WorkDir("e2e-workers") as work:
-        S.fleet = Fleet(work)
-        with S.fleet.broker:
-            run([test_kill_9_mid_burst_loses_nothing, test_sigterm_mid_burst_drains,
-                 test_sigstop_past_heartbeats_redelivers_and_recovers])
-
-
 if __name__ == "__main__":
-    main()
+    e2e.main("e2e-workers", [
+        test_kill_9_mid_burst_loses_nothing,
+        test_sigterm_mid_burst_drains,
+        test_sigstop_past_heartbeats_redelivers_and_recovers,
+    ], S)
