@@ -31,6 +31,7 @@ typedef struct consumer {
     bool draining;
     bool pool_stopped;
     int64_t drain_deadline;
+    int64_t linger_until; /* drained: close after this instant (0 = not yet drained) */
 } consumer;
 
 /* Take every settle the executors queued and settle it (or defer it while blocked). */

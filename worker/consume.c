@@ -16,6 +16,8 @@
 /* Longest mq_poll wait: bounds how late a stop request or a reconnect deadline is noticed, and
  * stays far below half of any heartbeat interval. */
 #define CONSUME_POLL_MS 200
+/* After the last settle of a drain, how long the connection stays open before closing. */
+#define CONSUME_ACK_LINGER_MS 500
 /* Settles are collected at least once per this many broker events, so a flood of deliveries
  * (which mq_poll serves from its buffer before looking at the wake fd) never starves acks. */
 #define CONSUME_EVENTS_PER_DRAIN 32
@@ -170,6 +172,25 @@ static bool consume_drained(const consumer *c)
     return c->outstanding == 0 && pending_count(&c->pend) == 0 && !c->deferred;
 }
 
+/* Whether the drain is over: everything settled and the last acks had time to be applied, or
+ * the connection is gone, or the grace period (or a second signal) ran out. */
+static bool consume_leave(consumer *c, bool forced)
+{
+    int64_t now = clock_mono_ns();
+    if (!c->m || forced || now >= c->drain_deadline)
+        return true;
+    if (!consume_drained(c))
+        return false;
+    /* RabbitMQ applies a quorum queue's acks at low priority, and a channel closing right
+     * after them can overtake them: the broker then redelivers jobs we ran and acked (seen as
+     * duplicates under load). Keep the connection open a moment longer. */
+    if (c->linger_until == 0) {
+        int64_t until = now + CONSUME_ACK_LINGER_MS * CLOCK_NS_PER_MS;
+        c->linger_until = until < c->drain_deadline ? until : c->drain_deadline;
+    }
+    return now >= c->linger_until;
+}
+
 /* Leave: close the connection first (the broker requeues what we did not ack), then stop the
  * pool, gracefully when everything settled. */
 static void consume_finish(consumer *c)
@@ -208,7 +229,7 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
     for (;;) {
         if (*stop && !c.draining)
             consume_begin_drain(&c);
-        if (c.draining && (consume_drained(&c) || !c.m || clock_mono_ns() >= c.drain_deadline))
+        if (c.draining && consume_leave(&c, *stop > 1))
             break;
         if (!c.m && clock_mono_ns() >= c.retry_at)
             consume_connect(&c);
