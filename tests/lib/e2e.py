@@ -9,8 +9,10 @@ check_delivery() holds the two promises every scenario asserts:
                    keyed by the Idempotency-Key header);
   same-key dups    every request a scenario's path received carries an expected key that matches
                    the request itself (the fan-out index in the path and X-Salvo-Scheduled-At),
-                   so a job run twice is only ever the same firing run again; such duplicates
-                   are counted and printed, and bounded where the scenario promises "once".
+                   so a job run twice is only ever the same firing run again; runs of an
+                   attempt already seen (redeliveries) are counted and printed as duplicates,
+                   apart from retries (later attempts), and bounded where a scenario promises
+                   "once".
 """
 
 import calendar
@@ -245,10 +247,18 @@ def broker_log_size(broker):
 # ---- delivery: nothing lost, duplicates only with the same key -------------------------------
 
 class Delivery:
-    """What the target saw of a scenario: by_key {id: [records]}, lost ids, dups {id: count}."""
+    """What the target saw of a scenario: by_key {id: [records]}, lost ids, dups {id: extra
+    runs of an attempt already seen (a redelivery run again)}, retries (later attempts)."""
 
-    def __init__(self, by_key, lost, dups, requests):
-        self.by_key, self.lost, self.dups, self.requests = by_key, lost, dups, requests
+    def __init__(self, by_key, lost, requests):
+        self.by_key, self.lost, self.requests = by_key, lost, requests
+        self.dups, self.retries = {}, 0
+        for k, recs in by_key.items():
+            attempts = [r.get("attempt") for r in recs]
+            extra = len(attempts) - len(set(attempts))
+            if extra:
+                self.dups[k] = extra
+            self.retries += len(set(attempts)) - 1 if attempts else 0
 
     def first(self, key):
         return self.by_key[key][0]
@@ -283,8 +293,7 @@ def deliveries(target, prefix, expected, allowed=()):
                  f"a job ran under another job's key")
         by_key[key].append(rec)
     lost = sorted(k for k in want if not by_key[k])
-    dups = {k: len(v) for k, v in by_key.items() if len(v) > 1}
-    return Delivery(by_key, lost, dups, n)
+    return Delivery(by_key, lost, n)
 
 
 def wait_delivered(target, prefix, expected, timeout=60.0, allowed=()):
@@ -309,10 +318,11 @@ def check_delivery(target, prefix, expected, max_dups=None, settle=0.0, allowed=
     d = deliveries(target, prefix, expected, allowed)
     if d.lost:
         fail(f"{len(d.lost)} of {len(set(expected))} jobs lost, e.g. {d.lost[:5]}")
-    extra = sum(n - 1 for n in d.dups.values())
-    shown = ", ".join(f"{k} x{n}" for k, n in sorted(d.dups.items())[:5])
-    print(f"  {len(set(expected))} jobs, {d.requests} requests, {len(d.dups)} run more than "
-          f"once with the same key ({extra} extra runs){': ' + shown if shown else ''}")
+    extra = sum(d.dups.values())
+    shown = ", ".join(f"{k} +{n}" for k, n in sorted(d.dups.items())[:5])
+    print(f"  {len(set(expected))} jobs, {d.requests} requests, {d.retries} retries; "
+          f"{extra} duplicate runs (same key, same attempt) of {len(d.dups)} jobs"
+          f"{': ' + shown if shown else ''}")
     if max_dups is not None and extra > max_dups:
         fail(f"{extra} extra runs (duplicates) where at most {max_dups} may happen: {shown}")
     return d
