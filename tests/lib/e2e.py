@@ -155,7 +155,7 @@ def line_time(line):
 _STARTED = re.compile(r"job=(\S+) started schedule=\S+ attempt=(\d+)/")
 _FINISHED = re.compile(r"job=(\S+) finished schedule=\S+ attempt=(\d+)/\d+ outcome=(\S+) "
                        r"status=(-?\d+) duration_ms=(\d+)")
-_FIRED = re.compile(r"fired job=(\S+)(?: \(\+\d+ more\))? due=(\S+) jobs=(\d+) confirmed=(\d+) "
+_FIRED = re.compile(r"fired job=(\S+)(?: \(\+(\d+) more\))? due=(\S+) jobs=(\d+) confirmed=(\d+) "
                     r"lateness_ms=(-?[\d.]+) .*?published=(\d+) reconnects=(\d+)(.*)$")
 
 
@@ -177,17 +177,18 @@ def worker_finished(proc):
 
 
 def producer_fired(proc):
-    """[dict(job, due_s, jobs, confirmed, lateness_ms, reconnects, replay, t)] of every batch
-    the producer logged as fired (job is the batch's first schedule name)."""
+    """[dict(job, more, due_s, jobs, confirmed, lateness_ms, reconnects, replay, t)] of every
+    batch the producer logged as fired (job is the batch's first schedule name, in file order;
+    more counts the batch's other firings)."""
     out = []
     for line in log_text(proc).splitlines():
         m = _FIRED.search(line)
         if m:
-            due = calendar.timegm(time.strptime(m.group(2), "%Y-%m-%dT%H:%M:%SZ"))
-            out.append({"job": m.group(1), "due_s": due, "jobs": int(m.group(3)),
-                        "confirmed": int(m.group(4)), "lateness_ms": float(m.group(5)),
-                        "reconnects": int(m.group(7)), "replay": "misfire-replay" in m.group(8),
-                        "t": line_time(line)})
+            due = calendar.timegm(time.strptime(m.group(3), "%Y-%m-%dT%H:%M:%SZ"))
+            out.append({"job": m.group(1), "more": int(m.group(2) or 0), "due_s": due,
+                        "jobs": int(m.group(4)), "confirmed": int(m.group(5)),
+                        "lateness_ms": float(m.group(6)), "reconnects": int(m.group(8)),
+                        "replay": "misfire-replay" in m.group(9), "t": line_time(line)})
     return out
 
 
