@@ -154,7 +154,7 @@ def line_time(line):
 
 _STARTED = re.compile(r"job=(\S+) started schedule=\S+ attempt=(\d+)/")
 _FINISHED = re.compile(r"job=(\S+) finished schedule=\S+ attempt=(\d+)/\d+ outcome=(\S+) "
-                       r"status=(-?\d+) duration_ms=(\d+)")
+                       r"status=(-?\d+) .*?duration_ms=(\d+)")
 _FIRED = re.compile(r"fired job=(\S+)(?: \(\+(\d+) more\))? due=(\S+) jobs=(\d+) confirmed=(\d+) "
                     r"lateness_ms=(-?[\d.]+) .*?published=(\d+) reconnects=(\d+)(.*)$")
 
@@ -286,7 +286,7 @@ def deliveries(target, prefix, expected, allowed=()):
             continue
         n += 1
         key = rec.get("idem")
-        if key not in want:
+        if key not in by_key:
             fail(f"{rec['path']} was called with Idempotency-Key {key!r}, which is no firing "
                  f"of this scenario")
         if not _record_matches(rec, key, prefix):
