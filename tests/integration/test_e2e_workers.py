@@ -114,6 +114,8 @@ def test_sigstop_past_heartbeats_redelivers_and_recovers():
     frozen.send_signal(signal.SIGSTOP)
     stuck = started_by(frozen, ids) - {x["id"] for x in worker_finished(frozen)}
     print(f"  froze {frozen.name} with {len(stuck)} jobs in flight for {FROZEN_S}s")
+    if not stuck:
+        fail(f"{frozen.name} had no job in flight when frozen: the test proved nothing")
     time.sleep(FROZEN_S)
     rerun = set().union(*(started_by(w, ids) for w in others))
     frozen.send_signal(signal.SIGCONT)
