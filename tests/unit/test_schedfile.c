@@ -198,12 +198,15 @@ static void test_example_file(void **state)
 {
     (void)state;
     schedfile *sf = load_ok(SALVO_TEST_DATA "/../../deploy/examples/schedule.yaml");
-    assert_int_equal(sf->n, 3);
+    assert_int_equal(sf->n, 4);
     const sched_entry *inv = entry(sf, "inventory");
     assert_int_equal(inv->fan_count, 100);
     assert_string_equal(inv->tz_name, "Europe/Paris");
     assert_string_equal(entry(sf, "daily-report")->tz_name, "America/New_York");
     assert_int_equal(entry(sf, "heartbeat")->cron.every_s, 5);
+    const sched_entry *demo = entry(sf, "stores-demo");
+    assert_int_equal(demo->fan_count, 100);
+    assert_int_equal(demo->max_lateness_ms, 10000);
     schedfile_free(sf);
 }
 
