@@ -90,6 +90,9 @@ static int executor_poll_ms(const executor *ex)
     int ms = EXECUTOR_POLL_MS;
     if (ex->ncmds || ex->backlog_head)
         ms = EXECUTOR_BUSY_POLL_MS;
+    int release = run_release_ms(ex);
+    if (release < ms)
+        ms = release;
     for (size_t i = 0; i < ex->ncmds; i++) {
         int left = cmdexec_ms_left(ex->cmds[i]->cmd);
         if (left < ms)
@@ -113,6 +116,7 @@ static void executor_poll(executor *ex)
 /* One pass: new tasks, waiting tasks, transfers, commands. */
 static void executor_pass(executor *ex, task *in)
 {
+    run_release(ex);
     while (in) {
         task *t = in;
         in = in->next;

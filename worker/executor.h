@@ -50,6 +50,8 @@ typedef struct executor {
     task *backlog_head, *backlog_tail; /* admitted, waiting for descriptor budget */
     task *started_log;                 /* started this pass, logged after the perform */
     task *running;                     /* HTTP transfers attached to multi (next/prev) */
+    size_t nheld;                      /* running transfers whose request is still held */
+    int64_t held_next_ns;              /* earliest due instant among them (realtime) */
     task **cmds;                       /* running commands */
     size_t ncmds, max_cmds;
 } executor;

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "preconn.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -10,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
@@ -24,6 +22,11 @@
 #define HTTPCALL_MAX_REDIRS 10
 /* Extra fds one poll accepts (command executor pipes); more are served on the next pass. */
 #define HTTPCALL_EXTRA_MAX 256
+/* Largest request held in a corked socket: well inside one TCP segment on any network. */
+#define HTTPCALL_HOLD_MAX_BYTES 1024
+/* What libcurl and salvo add to a request besides the job's own parts (Host, User-Agent,
+ * Idempotency-Key, X-Salvo-*, request line syntax). */
+#define HTTPCALL_REQ_OVERHEAD 400
 /* Ready sockets taken from epoll per call; a larger burst is taken in several calls. */
 #define HTTPCALL_EVENTS 256
 
@@ -65,8 +68,9 @@ struct httpcall {
     httpcall_result res;
     char errbuf[CURL_ERROR_SIZE];
     void *ud;
-    int pre_fd;    /* pre-connected socket not yet handed to libcurl, -1 when none */
-    int pre_given; /* the pre-connected socket libcurl took (libcurl closes it), -1 */
+    size_t req_bytes; /* about what the request puts on the wire (line, headers, body) */
+    int pre_fd;       /* pre-connected socket not yet handed to libcurl, -1 when none */
+    int pre_given;    /* the pre-connected socket libcurl took (libcurl closes it), -1 */
     struct sockaddr_storage pre_addr;
 };
 
@@ -437,6 +441,9 @@ int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason,
     curl_easy_setopt(c->e, CURLOPT_MAXREDIRS, (long)HTTPCALL_MAX_REDIRS);
     httpcall_method(c->e, h);
     c->res.retry_after_ms = -1;
+    c->req_bytes = strlen(h->method) + strlen(h->url) + h->body_len + HTTPCALL_REQ_OVERHEAD;
+    for (size_t i = 0; i < h->nheaders; i++)
+        c->req_bytes += strlen(h->headers[i].name) + strlen(h->headers[i].value) + 4;
     *out = c;
     return ERR_OK;
 fail:
@@ -448,57 +455,12 @@ fail:
 
 /* ---- precise mode: connect ahead of the instant ------------------------------------------ */
 
-/* The URL's numeric address and port, or false (a name would need a blocking resolve here). */
-static bool httpcall_numeric_addr(const char *url, struct sockaddr_storage *ss)
-{
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL;
-    bool ok = u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
-    memset(ss, 0, sizeof *ss);
-    if (ok) {
-        struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-        size_t hl = strlen(host);
-        char bare[64] = "";
-        if (hl >= 2 && hl < sizeof bare + 2 && host[0] == '[')
-            memcpy(bare, host + 1, hl - 2); /* "[::1]" */
-        if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-            v4->sin_family = AF_INET;
-            v4->sin_port = htons((uint16_t)atoi(port));
-        } else if (bare[0] && inet_pton(AF_INET6, bare, &v6->sin6_addr) == 1) {
-            v6->sin6_family = AF_INET6;
-            v6->sin6_port = htons((uint16_t)atoi(port));
-        } else {
-            ok = false;
-        }
-    }
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-    return ok;
-}
-
-static bool httpcall_same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-    if (a->ss_family != b->sa_family)
-        return false;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-    return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
-}
-
 /* CURLOPT_OPENSOCKETFUNCTION: hand over the pre-connected socket when libcurl opens a new
  * connection to its address; otherwise open one as libcurl would. */
 static curl_socket_t httpcall_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     httpcall *c = ud;
-    if (purpose == CURLSOCKTYPE_IPCXN && c->pre_fd >= 0 &&
-        httpcall_same_addr(&c->pre_addr, &a->addr)) {
+    if (purpose == CURLSOCKTYPE_IPCXN && c->pre_fd >= 0 && preconn_same(&c->pre_addr, &a->addr)) {
         c->pre_given = c->pre_fd;
         c->pre_fd = -1;
         return c->pre_given;
@@ -514,26 +476,32 @@ static int httpcall_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
     return fd == c->pre_given ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
 }
 
-void httpcall_preconnect(httpcall *c, const char *url)
+bool httpcall_preconnect(httpcall *c, const char *url, bool hold)
 {
-    if (c->pre_fd >= 0 || !httpcall_numeric_addr(url, &c->pre_addr))
-        return;
-    int fd = socket(c->pre_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    socklen_t len =
-        c->pre_addr.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    if (connect(fd, (struct sockaddr *)&c->pre_addr, len) != 0 && errno != EINPROGRESS) {
-        close(fd); /* refused right away: libcurl will meet (and report) the same */
-        return;
-    }
-    c->pre_fd = fd;
+    if (c->pre_fd >= 0 || !preconn_addr(url, &c->pre_addr))
+        return false;
+    /* Holding the request in a corked socket only works when it fits one segment (a larger one
+     * would send its first part early) and needs no handshake after TCP's (TLS would stall). */
+    hold = hold && c->req_bytes <= HTTPCALL_HOLD_MAX_BYTES && strncasecmp(url, "http://", 7) == 0;
+    c->pre_fd = preconn_open(&c->pre_addr, hold, &hold);
+    if (c->pre_fd < 0)
+        return false;
     curl_easy_setopt(c->e, CURLOPT_OPENSOCKETFUNCTION, httpcall_open_socket);
     curl_easy_setopt(c->e, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(c->e, CURLOPT_SOCKOPTFUNCTION, httpcall_sockopt);
     curl_easy_setopt(c->e, CURLOPT_SOCKOPTDATA, c);
+    /* A held request must go out on this socket, never on a cached uncorked connection. */
+    if (hold)
+        curl_easy_setopt(c->e, CURLOPT_FRESH_CONNECT, 1L);
+    return hold;
+}
+
+void httpcall_release(httpcall *c)
+{
+    if (c->pre_given >= 0)
+        preconn_uncork(c->pre_given);
+    if (c->pre_fd >= 0) /* released before libcurl took it: it must not hold anything either */
+        preconn_uncork(c->pre_fd);
 }
 
 int httpcall_start(httpcall_multi *m, httpcall *c)

@@ -74,8 +74,15 @@ int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason,
 /* Precise mode: open the TCP connection now (the URL's host must be a numeric address; otherwise
  * nothing happens), so that at the due instant the request goes out over an established
  * connection instead of paying the handshake. When libcurl reuses a cached connection instead,
- * the socket is closed unused with the call. url is the job's (expanded) URL. */
-void httpcall_preconnect(httpcall *c, const char *url);
+ * the socket is closed unused with the call. url is the job's (expanded) URL.
+ * With hold, the socket is also corked (TCP_CORK) when the request is small plain HTTP: the call
+ * may then be started early, libcurl does all its work and writes the request, and the kernel
+ * keeps it until httpcall_release (or for at most 200 ms). Returns true when the request will be
+ * held that way; false when it goes out as soon as the call starts. */
+bool httpcall_preconnect(httpcall *c, const char *url, bool hold);
+/* Let a held request go (uncork). Call at the due instant, after httpcall_start; before it, the
+ * request simply goes out as soon as it is written. */
+void httpcall_release(httpcall *c);
 /* Attach to m: the request starts on the next perform. ERR_OK or ERR_INVAL. */
 int httpcall_start(httpcall_multi *m, httpcall *c);
 /* The outcome; valid once next_done returned the call. */

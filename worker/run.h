@@ -12,6 +12,10 @@ void run_admit(executor *ex, task *t);
 /* An admitted task whose instant has come: start it (or record it missed, or queue it while the
  * descriptor budget is spent). */
 void run_start(executor *ex, task *t);
+/* Release the held requests whose instant has come (first thing in a pass, for precision). */
+void run_release(executor *ex);
+/* Milliseconds until the next held request is due (INT_MAX when none). */
+int run_release_ms(const executor *ex);
 /* Retry starting tasks queued for descriptor budget. */
 void run_backlog(executor *ex);
 /* Log the "started" lines of this pass (after the perform, so logging never delays a connect). */

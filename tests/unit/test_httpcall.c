@@ -440,7 +440,7 @@ static void test_preconnect(void **state)
     char reason[128];
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
     assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    httpcall_preconnect(c, url);
+    assert_false(httpcall_preconnect(c, url, false));
     struct pollfd pa = {l, POLLIN, 0};
     assert_int_equal(poll(&pa, 1, 2000), 1); /* connected before any transfer exists */
     int s1 = accept(l, NULL, NULL);
@@ -478,6 +478,73 @@ static void test_preconnect(void **state)
     close(l);
 }
 
+/* A held request: libcurl writes it as soon as the call starts, the kernel keeps it corked,
+ * and it reaches the server only once released. */
+static void test_preconnect_hold(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 8), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/held", ntohs(a.sin_port));
+    job j = make_job("GET", url, 5000);
+    httpcall_limits lim = {0, 0, 0};
+    httpcall_multi *m = NULL;
+    httpcall *c = NULL;
+    char reason[128];
+    assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
+    assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+    assert_true(httpcall_preconnect(c, url, true));
+    struct pollfd pa = {l, POLLIN, 0};
+    assert_int_equal(poll(&pa, 1, 2000), 1);
+    int s1 = accept(l, NULL, NULL);
+    assert_int_equal(httpcall_start(m, c), ERR_OK);
+    /* libcurl has written the request by now, but nothing arrives while it is held. */
+    for (int i = 0; i < 10; i++) {
+        httpcall_multi_perform(m);
+        httpcall_multi_poll(m, NULL, 0, 5);
+    }
+    struct pollfd p1 = {s1, POLLIN, 0};
+    assert_int_equal(poll(&p1, 1, 80), 0);
+    int64_t t0 = clock_mono_ns();
+    httpcall_release(c);
+    assert_int_equal(poll(&p1, 1, 1000), 1);
+    assert_true(clock_mono_ns() - t0 < 50 * CLOCK_NS_PER_MS);
+    char req[2048] = "";
+    assert_true(read(s1, req, sizeof req - 1) > 0);
+    assert_non_null(strstr(req, "GET /held HTTP/1.1"));
+    httpcall_free(c);
+    httpcall_multi_free(m);
+    close(s1);
+    close(l);
+}
+
+/* Requests that cannot be held: TLS (its handshake would stall) and large ones (they would
+ * send their first segment early). Both still pre-connect. */
+static void test_preconnect_no_hold(void **state)
+{
+    (void)state;
+    httpcall *c = NULL;
+    char reason[128];
+    job j = make_job("GET", "https://127.0.0.1:9/", 5000);
+    assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+    assert_false(httpcall_preconnect(c, "https://127.0.0.1:9/", true));
+    httpcall_free(c);
+    char body[2048];
+    memset(body, 'b', sizeof body - 1);
+    body[sizeof body - 1] = '\0';
+    job big = make_job("POST", "http://127.0.0.1:9/", 5000);
+    big.http.body = body;
+    big.http.body_len = strlen(body);
+    assert_int_equal(httpcall_new(&big, 256, &c, reason, sizeof reason), ERR_OK);
+    assert_false(httpcall_preconnect(c, "http://127.0.0.1:9/", true));
+    httpcall_free(c);
+}
+
 /* A host name is left to libcurl (resolving it here would block the executor). */
 static void test_preconnect_skips_names(void **state)
 {
@@ -491,8 +558,8 @@ static void test_preconnect_skips_names(void **state)
     char reason[128];
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
     assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    httpcall_preconnect(c, url);
-    httpcall_preconnect(c, "not a url");
+    assert_false(httpcall_preconnect(c, url, true));
+    assert_false(httpcall_preconnect(c, "not a url", true));
     assert_int_equal(run_all(m, &c, 1), 1);
     assert_int_equal(httpcall_result_get(c)->status, 200);
     httpcall_free(c);
@@ -508,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_header_injection), cmocka_unit_test(test_concurrency),
         cmocka_unit_test(test_wakeup_and_abort), cmocka_unit_test(test_extra_fds),
         cmocka_unit_test(test_preconnect),       cmocka_unit_test(test_preconnect_skips_names),
+        cmocka_unit_test(test_preconnect_hold),  cmocka_unit_test(test_preconnect_no_hold),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
