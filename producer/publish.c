@@ -86,6 +86,9 @@ static int publish_open(publish *p)
     }
     p->m = m;
     p->failures = 0;
+    if (p->ever_connected && p->r)
+        p->r->reconnects++;
+    p->ever_connected = true;
     p->seq_base = p->last_seq = 0;
     p->nseq = p->settle_lo = 0;
     log_notice("connected to broker %s as %s", mq_endpoint(m), p->o.mq.conn_name);
@@ -120,6 +123,15 @@ int publish_connect(publish *p, bool in_batch)
             return ERR_INTR;
     }
     return ERR_OK;
+}
+
+int publish_try(publish *p)
+{
+    if (p->m)
+        return ERR_OK;
+    if (clock_mono_ns() < p->retry_at_mono_ns)
+        return ERR_MQ_CONNECT;
+    return publish_open(p);
 }
 
 /* ---- confirms ----------------------------------------------------------------------------- */
@@ -343,7 +355,6 @@ static int publish_round(publish *p, firebatch *b, publish_report *r, unsigned *
         int rc = publish_connect(p, true);
         if (rc != ERR_OK)
             return rc;
-        r->reconnects++;
     }
     if (publish_redeclare(p, b, rounds) != ERR_OK)
         return ERR_OK;

@@ -45,8 +45,9 @@ typedef struct publish {
     uint32_t *byseq;
     size_t nseq, capseq, settle_lo;
     uint64_t seq_base, last_seq;
-    bool dirty;     /* some message is pending (re)publication */
-    bool redeclare; /* a message came back unroutable: declare the topology again first */
+    bool dirty;          /* some message is pending (re)publication */
+    bool redeclare;      /* a message came back unroutable: declare the topology again first */
+    bool ever_connected; /* a later connect is a reconnect, for the report */
     int64_t drain_deadline_mono_ns; /* set at SIGTERM during a batch */
     int64_t progress_mono_ns;       /* last confirm progress, for confirm_timeout */
     publish_report *r;              /* the batch in progress's report, NULL between batches */
@@ -64,6 +65,10 @@ bool publish_connected(const publish *p);
  * anything pending (signal, instant reached), leaving the bits for the caller. In a batch it
  * keeps trying until the SIGTERM drain deadline (ERR_TIMEOUT). ERR_OK when connected. */
 int publish_connect(publish *p, bool in_batch);
+
+/* One attempt (every URL once) when disconnected and not backing off, so the connection exists
+ * before the first batch is built. ERR_OK when connected; else the error of the attempt. */
+int publish_try(publish *p);
 
 /* Keep an idle connection serviced (heartbeats, blocked/unblocked, a broker close) for up to
  * timeout_ms, returning early when the waker fires (its bits are drained into it). Returns

@@ -261,6 +261,7 @@ int producer_run(int argc, char **argv)
     }
     if (code < 0) {
         publish_init(&c->pub, &c->o.pub, &c->w);
+        publish_try(&c->pub); /* connected before the first batch is built, when the broker is up */
         code = run_loop(c);
         run_save_state(c);
         publish_fini(&c->pub);
