@@ -58,8 +58,8 @@ def test_kill_9_mid_burst_loses_nothing():
     wait_started(victim, ids, 50, timeout=T - time.time() + 20)
     victim.stop(signal.SIGKILL)
     ran = started_by(victim, ids)
-    print(f"  killed {victim.name} with {len(ran)} jobs started and none acked")
-    wait_delivered(target, "/s2", ids, timeout=60)
+    print(f"  killed {victim.name} with {len(ran)} jobs started")
+    wait_delivered(target, "/s2", ids, timeout=30)
     f.wait_settled(timeout=60)
     d = check_delivery(target, "/s2", ids)
     if not d.dups:

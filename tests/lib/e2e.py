@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from salvo_testlib import (Broker, Proc, Target, WorkDir, binary,  # noqa: E402,F401
+from salvo_testlib import (Broker, HarnessError, Proc, Target, WorkDir, binary,  # noqa: E402,F401
                            fail, run, wait_until)
 
 # Log lines that mean a broken promise wherever they appear: a stale or double ack closes the
@@ -428,8 +428,16 @@ class Fleet:
     def wait_settled(self, timeout=60.0, queue="salvo.jobs"):
         """Wait until the queue holds nothing ready and nothing unacked: every job delivered
         so far was acked (call it once the jobs were published)."""
-        wait_until(f"{queue} settled (0 ready, 0 unacked)",
-                   lambda: self.queue_counts(queue) == (0, 0), timeout=timeout, interval=0.5)
+        last = []
+
+        def settled():
+            last[:] = [self.queue_counts(queue)]
+            return last[0] == (0, 0)
+        try:
+            wait_until(f"{queue} settled", settled, timeout=timeout, interval=0.5)
+        except HarnessError:
+            fail(f"{queue} did not settle within {timeout:.0f}s: {last[0][0]} ready, "
+                 f"{last[0][1]} unacked")
 
     def purge(self, queue):
         """Drop every ready message of a queue (management API)."""
