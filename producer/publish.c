@@ -107,6 +107,8 @@ static bool publish_drain_expired(publish *p, int64_t now_ns)
 
 int publish_connect(publish *p, bool in_batch)
 {
+    if (p->m && !mq_is_open(p->m))
+        publish_drop(p, NULL, "connection found closed");
     while (!p->m) {
         int64_t now = clock_mono_ns();
         if (in_batch && publish_drain_expired(p, now))
