@@ -192,6 +192,31 @@ def test_result_records():
         fail(f"result record {rec}")
 
 
+def result_for(job_id, timeout=15):
+    """The result record of job_id from salvo.results (records are requeued when read)."""
+    def find():
+        info = S.broker.queue_info("salvo.results")
+        n = info.get("messages", 0) if info else 0
+        for m in S.broker.get_messages("salvo.results", count=n + 10) if n else []:
+            rec = json.loads(m["body"])
+            if rec.get("id") == job_id:
+                return rec
+        return None
+    return wait_until(f"the result record of {job_id}", find, timeout=timeout, interval=0.5)
+
+
+def test_commands_run_only_when_allowed():
+    ok = publish("--cmd", "/bin/echo", "--cmd", "hello {{context.who}}", "--ctx", "who=ann",
+                 "--schedule", "cmd-ok")
+    rec = result_for(ok[0])
+    if rec["outcome"] != "ok" or rec["status"] != 0 or rec["response"] != "hello ann\n":
+        fail(f"allowed command: result {rec}")
+    denied = publish("--cmd", "/bin/ls", "--cmd", "/", "--schedule", "cmd-denied")
+    h = dead_for(denied[0])["properties"]["headers"]
+    if h.get("x-salvo-reason") != "command-not-allowed":
+        fail(f"a command off the allow-list: dead-letter headers {h}")
+
+
 def test_worker_stops_cleanly():
     rc = S.worker.stop()
     if rc != 0:
@@ -214,7 +239,8 @@ def main():
                 Target(work.path, delay_ms=2000) as slow:
             S.broker, S.target, S.slow = broker, target, slow
             S.worker = Proc([binary("salvo-worker"), "run", "--amqp-url", broker.amqp_url,
-                             "--threads", "2", "--max-inflight", "500"],
+                             "--threads", "2", "--max-inflight", "500",
+                             "--allow-command", "/bin/echo,/usr/bin/env"],
                             os.path.join(work.path, "worker.log"), name="salvo-worker")
             S.worker.wait_log(r"consuming salvo\.jobs", timeout=30)
             run([test_context_reaches_its_own_request_only,
@@ -224,6 +250,7 @@ def main():
                  test_404_is_dead_at_once,
                  test_poison_messages_are_dead_and_worker_keeps_serving,
                  test_result_records,
+                 test_commands_run_only_when_allowed,
                  test_worker_stops_cleanly])
 
 
