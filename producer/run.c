@@ -22,10 +22,10 @@
 /* The waker's timer fires this long before the instant; the rest is an absolute sleep, which
  * lands within tens of microseconds, after the broker events that woke us were handled. */
 #define RUN_MARGIN_NS (2 * CLOCK_NS_PER_MS)
-/* A save rewrites every entry's line and fsyncs: ~1.4 us per entry here, so 140 ms for 100k
- * entries. Saves are spaced to this many times their cost (at least RUN_SAVE_MIN_NS), and always
- * made before a longer wait. A crash loses at most that interval of "last fired" instants: those
- * firings then count as missed, and a replay carries the same ids, deduplicated downstream. */
+/* A save rewrites every entry's line and fsyncs: 35-70 ms for 100k entries here. Saves are spaced
+ * to this many times their cost (at least RUN_SAVE_MIN_NS), and always made before a longer wait. A
+ * crash loses at most that interval of "last fired" instants: those firings then count as missed,
+ * and a replay carries the same ids, deduplicated downstream. */
 #define RUN_SAVE_SPACING 20
 #define RUN_SAVE_MIN_NS  CLOCK_NS_PER_SEC
 
