@@ -74,8 +74,38 @@ def write_csv(path, header, rows):
 
 RUN_FIELDS = ["run", "mode", "lead_s", "n", "received", "lost", "duplicates", "retried",
               "p50_ms", "p90_ms", "p99_ms", "max_ms", "worker_start_p99_ms", "publish_ms",
-              "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "producer_cpu_s",
-              "broker_cpu_s", "others_cores", "due_utc"]
+              "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "jobs_w1",
+              "jobs_w2", "producer_cpu_s", "broker_cpu_s", "others_cores", "due_utc"]
+STAGE_FIELDS = ["run", "mode", "n", "stage", "hits", "first_ms", "p50_ms", "p90_ms", "p99_ms",
+                "last_ms"]
+STAGE_LABELS = {"publish": "producer publishes", "receive": "worker has the delivery",
+                "start": "worker starts the request", "arrival": "target reads the request"}
+
+
+def csv_value(v):
+    """Floats rounded for the CSV files (3 decimals: µs for ms values)."""
+    return round(v, 3) if isinstance(v, float) else v
+
+
+def stage_rows(runs):
+    rows = []
+    for r in runs:
+        for k, v in r.get("stages", {}).items():
+            rows.append([r["run"], r["mode"], r["n"], k, v["n"]] +
+                        [csv_value(v[x]) for x in ("first", "p50", "p90", "p99", "max")])
+    return rows
+
+
+def stage_table(runs):
+    """Markdown: for each traced run, each stage's first/p50/p99/last in ms after T."""
+    out = ["| mode | N | stage | hits | first | p50 | p99 | last |",
+           "|---|---:|---|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        for k, v in r.get("stages", {}).items():
+            out.append(f"| {r['mode']} | {r['n']:,} | {STAGE_LABELS.get(k, k)} | {v['n']:,} "
+                       f"| {fmt(v['first'])} | {fmt(v['p50'])} | {fmt(v['p99'])} "
+                       f"| {fmt(v['max'])} |")
+    return "\n".join(out) + "\n"
 
 
 def fmt(v, digits=1):
@@ -152,3 +182,21 @@ def plot_mode(cdf_csv, png, mode, title, cells):
         print(f"gnuplot failed for {png}:\n{r.stderr}")
         return False
     return os.path.exists(png)
+
+
+def cpu_table(tp):
+    """Markdown: CPU microseconds per job (salvo) and per message (rawrate, before and after),
+    by component. On two cores throughput is bounded by this sum."""
+    n = tp["n"]
+    salvo_clients = (tp["producer_cpu_s"] + tp["cpu_s_w1"] + tp["cpu_s_w2"]) / n * 1e6
+    salvo_broker = tp["broker_cpu_s"] / n * 1e6
+    salvo_target = tp["target_cpu_s"] / n * 1e6
+    rows = ["| CPU µs per job | broker | producer + workers (salvo) / rawrate (raw) | target "
+            "| total |", "|---|---:|---:|---:|---:|",
+            f"| salvo | {salvo_broker:.0f} | {salvo_clients:.0f} | {salvo_target:.0f} "
+            f"| {salvo_broker + salvo_clients + salvo_target:.0f} |"]
+    for label, r in zip(("raw (before)", "raw (after)"), tp["raw"]):
+        b = r["broker_cpu_s"] / r["messages"] * 1e6
+        c = r["client_cpu_s"] / r["messages"] * 1e6
+        rows.append(f"| {label} | {b:.0f} | {c:.0f} | - | {b + c:.0f} |")
+    return "\n".join(rows) + "\n"
