@@ -8,7 +8,10 @@
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +135,18 @@ static int mq_open_channel(mq *m, int ch, char *err, size_t cap)
                                                 : mq_fail_reply(m, r, "channel.open", err, cap);
 }
 
+/* rabbitmq-c writes with no deadline and only checks heartbeats while reading, so a publish to
+ * a broker that vanished mid-write could hang; the kernel gives up on unacknowledged data after
+ * TCP_USER_TIMEOUT instead, and the write fails. */
+static void mq_set_user_timeout(mq *m, const mq_opts *o)
+{
+    int hb = o->heartbeat_s > 0 ? o->heartbeat_s : MQ_DEF_HB_S;
+    unsigned ms = (unsigned)hb * 2000u;
+    int fd = amqp_get_sockfd(m->conn);
+    if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms) != 0)
+        log_debug("TCP_USER_TIMEOUT not set on the broker socket");
+}
+
 static int mq_connect_one(mq *m, const char *url, const mq_opts *o, char *err, size_t cap)
 {
     char *copy = strdup(url);
@@ -169,6 +184,7 @@ static int mq_connect_one(mq *m, const char *url, const mq_opts *o, char *err, s
         goto out;
     }
     m->open = true;
+    mq_set_user_timeout(m, o);
     int rpc_ms = o->rpc_timeout_ms > 0 ? o->rpc_timeout_ms : MQ_DEF_RPC_MS;
     struct timeval rtv = {rpc_ms / 1000, (rpc_ms % 1000) * 1000};
     amqp_set_rpc_timeout(m->conn, &rtv);

@@ -127,8 +127,10 @@ int mq_declare_topology(mq *m, char *err, size_t cap);
 int mq_confirm_select(mq *m, int channel);
 
 /* basic.publish without waiting. *seq (may be NULL) gets the confirm sequence number when the
- * channel is in confirm mode. ERR_OK or ERR_MQ_CLOSED. Blocks on TCP back-pressure (the
- * connection's socket send timeout bounds it). */
+ * channel is in confirm mode. ERR_OK or ERR_MQ_CLOSED. Can block while the broker applies TCP
+ * back-pressure (rabbitmq-c 0.11 writes without a deadline); callers stop publishing on
+ * MQ_EV_BLOCKED, which the broker sends first, and a vanished broker is cut off by the socket's
+ * TCP_USER_TIMEOUT (twice the heartbeat). */
 int mq_publish(mq *m, int channel, const mq_msg *msg, uint64_t *seq);
 
 /* basic.qos(prefetch) + basic.consume with manual acks on MQ_CH_MAIN. */
