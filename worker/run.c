@@ -63,29 +63,55 @@ static void run_decode(task *t, outcome_admit_in *in, char *reason, size_t cap)
     t->decoded = in->decode_rc == ERR_OK;
 }
 
+/* Claim the pair and gather what admission needs from a decoded job. False when t was parked
+ * behind a running copy of itself (t is no longer ours). */
+static bool run_inspect(executor *ex, task *t, outcome_admit_in *in, char *detail, size_t cap)
+{
+    /* Claim before looking in the recent set: the I/O thread adds there before it releases a
+     * claim, so a copy can never slip between the two and run again. */
+    char id[JOB_ID_MAX + 1]; /* once parked, t belongs to whoever releases the claim */
+    snprintf(id, sizeof id, "%s", t->j.id);
+    if (!inflight_claim(ex->sh->inflight, t->j.id, t->j.attempt, t)) {
+        log_msg(LOG_INFO, id, "redelivered while still running here; parked");
+        atomic_fetch_sub(&ex->load, 1);
+        return false;
+    }
+    t->owns_claim = true;
+    in->duplicate = recent_has(ex->sh->recent, t->j.id, t->j.attempt);
+    if (t->j.kind == JOB_COMMAND)
+        in->allowed = cmdexec_allowed(t->j.cmd.argv[0], ex->sh->allow, ex->sh->nallow);
+    if (!in->duplicate && in->allowed && expand_job(&t->j, detail, cap) != ERR_OK)
+        in->expand_error = detail;
+    in->due_ms = t->j.due_ms;
+    return true;
+}
+
+/* An admitted job due ahead: connect early, then wait in the hold timer (released 150 ms early
+ * when its request can wait corked in the kernel). Falls back to starting at once. */
+static void run_hold(executor *ex, task *t, int64_t now_ms)
+{
+    /* The wait is long enough to hide a TCP handshake: pay it now, not at the instant. */
+    if (t->call && t->j.due_ms - now_ms >= RUN_PRECONNECT_MIN_MS)
+        t->held = httpcall_preconnect(t->call, t->j.http.url, true);
+    int64_t fire_ms = t->j.due_ms - (t->held ? RUN_RELEASE_LEAD_MS : 0);
+    if (hold_add(ex->sh->hold, fire_ms * CLOCK_NS_PER_MS, t) == ERR_OK) {
+        atomic_fetch_sub(&ex->load, 1); /* the hold owns it until it falls due */
+        return;
+    }
+    if (t->held) { /* no hold after all: nothing may keep a request corked for long */
+        httpcall_release(t->call);
+        t->held = false;
+    }
+    run_start(ex, t);
+}
+
 void run_admit(executor *ex, task *t)
 {
     outcome_admit_in in = {0};
     char reason[160] = "", detail[128] = "";
     run_decode(t, &in, reason, sizeof reason);
-    if (t->decoded) {
-        /* Claim before looking in the recent set: the I/O thread adds there before it
-         * releases a claim, so a copy can never slip between the two and run again. */
-        char id[JOB_ID_MAX + 1]; /* once parked, t belongs to whoever releases the claim */
-        snprintf(id, sizeof id, "%s", t->j.id);
-        if (!inflight_claim(ex->sh->inflight, t->j.id, t->j.attempt, t)) {
-            log_msg(LOG_INFO, id, "redelivered while still running here; parked");
-            atomic_fetch_sub(&ex->load, 1);
-            return;
-        }
-        t->owns_claim = true;
-        in.duplicate = recent_has(ex->sh->recent, t->j.id, t->j.attempt);
-        if (t->j.kind == JOB_COMMAND)
-            in.allowed = cmdexec_allowed(t->j.cmd.argv[0], ex->sh->allow, ex->sh->nallow);
-        if (!in.duplicate && in.allowed && expand_job(&t->j, detail, sizeof detail) != ERR_OK)
-            in.expand_error = detail;
-        in.due_ms = t->j.due_ms;
-    }
+    if (t->decoded && !run_inspect(ex, t, &in, detail, sizeof detail))
+        return;
     in.now_ms = run_now_ms();
     outcome o;
     outcome_admit(&in, &o);
@@ -100,20 +126,10 @@ void run_admit(executor *ex, task *t)
         return;
     }
     t->admitted = true;
-    /* The wait is long enough to hide a TCP handshake: pay it now, not at the instant. */
-    if (o.action == OUTCOME_HOLD && t->call && t->j.due_ms - in.now_ms >= RUN_PRECONNECT_MIN_MS)
-        t->held = httpcall_preconnect(t->call, t->j.http.url, true);
-    int64_t fire_ms = t->j.due_ms - (t->held ? RUN_RELEASE_LEAD_MS : 0);
-    if (o.action == OUTCOME_HOLD &&
-        hold_add(ex->sh->hold, fire_ms * CLOCK_NS_PER_MS, t) == ERR_OK) {
-        atomic_fetch_sub(&ex->load, 1); /* the hold owns it until it falls due */
-        return;
-    }
-    if (t->held) { /* no hold after all: nothing may keep a request corked for long */
-        httpcall_release(t->call);
-        t->held = false;
-    }
-    run_start(ex, t);
+    if (o.action == OUTCOME_HOLD)
+        run_hold(ex, t, in.now_ms);
+    else
+        run_start(ex, t);
 }
 
 static bool run_budget_ok(executor *ex)

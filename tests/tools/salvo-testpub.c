@@ -37,27 +37,97 @@ static void usage(void)
     exit(2);
 }
 
+static const struct option parse_longopts[] = {{"amqp-url", 1, 0, 'a'},
+                                               {"count", 1, 0, 'n'},
+                                               {"url", 1, 0, 'u'},
+                                               {"method", 1, 0, 'm'},
+                                               {"body", 1, 0, 'b'},
+                                               {"header", 1, 0, 'H'},
+                                               {"ctx", 1, 0, 'c'},
+                                               {"ok", 1, 0, 'k'},
+                                               {"schedule", 1, 0, 's'},
+                                               {"due-in-ms", 1, 0, 'i'},
+                                               {"due-at-ms", 1, 0, 'd'},
+                                               {"attempts", 1, 0, 'A'},
+                                               {"attempt", 1, 0, 'N'},
+                                               {"timeout-ms", 1, 0, 't'},
+                                               {"late-ms", 1, 0, 'l'},
+                                               {"redirects", 0, 0, 'r'},
+                                               {"cmd", 1, 0, 'C'},
+                                               {"raw", 1, 0, 'R'},
+                                               {0, 0, 0, 0}};
+
+/* Options that repeat, collected into arrays. Returns false for any other option. */
+static bool parse_list(int c, const char *arg, opts *o)
+{
+    if (c == 'H' && o->nheaders < MAX_REPEAT)
+        o->headers[o->nheaders++] = arg;
+    else if (c == 'c' && o->nctx < MAX_REPEAT)
+        o->ctx[o->nctx++] = arg;
+    else if (c == 'k' && o->nok < MAX_REPEAT)
+        o->ok[o->nok++] = (uint16_t)atoi(arg);
+    else if (c == 'C' && o->nargv < MAX_REPEAT)
+        o->argv[o->nargv++] = arg;
+    else
+        return c == 'H' || c == 'c' || c == 'k' || c == 'C'; /* full: ignore the extra */
+    return true;
+}
+
+/* Options with one value. Returns false for an unknown option. */
+static bool parse_one(int c, const char *arg, opts *o)
+{
+    int64_t now_ms = clock_real_ns() / CLOCK_NS_PER_MS;
+    switch (c) {
+    case 'a':
+        o->amqp = arg;
+        break;
+    case 'n':
+        o->count = atol(arg);
+        break;
+    case 'u':
+        o->url = arg;
+        break;
+    case 'm':
+        o->method = arg;
+        break;
+    case 'b':
+        o->body = arg;
+        break;
+    case 's':
+        o->schedule = arg;
+        break;
+    case 'i':
+        o->due_ms = now_ms + atoll(arg);
+        break;
+    case 'd':
+        o->due_ms = atoll(arg);
+        break;
+    case 'A':
+        o->attempts = atol(arg);
+        break;
+    case 'N':
+        o->attempt = atol(arg);
+        break;
+    case 't':
+        o->timeout_ms = atol(arg);
+        break;
+    case 'l':
+        o->late_ms = atol(arg);
+        break;
+    case 'r':
+        o->redirects = true;
+        break;
+    case 'R':
+        o->raw = arg;
+        break;
+    default:
+        return false;
+    }
+    return true;
+}
+
 static void parse(int argc, char **argv, opts *o)
 {
-    static const struct option lo[] = {{"amqp-url", 1, 0, 'a'},
-                                       {"count", 1, 0, 'n'},
-                                       {"url", 1, 0, 'u'},
-                                       {"method", 1, 0, 'm'},
-                                       {"body", 1, 0, 'b'},
-                                       {"header", 1, 0, 'H'},
-                                       {"ctx", 1, 0, 'c'},
-                                       {"ok", 1, 0, 'k'},
-                                       {"schedule", 1, 0, 's'},
-                                       {"due-in-ms", 1, 0, 'i'},
-                                       {"due-at-ms", 1, 0, 'd'},
-                                       {"attempts", 1, 0, 'A'},
-                                       {"attempt", 1, 0, 'N'},
-                                       {"timeout-ms", 1, 0, 't'},
-                                       {"late-ms", 1, 0, 'l'},
-                                       {"redirects", 0, 0, 'r'},
-                                       {"cmd", 1, 0, 'C'},
-                                       {"raw", 1, 0, 'R'},
-                                       {0, 0, 0, 0}};
     *o = (opts){.method = "GET",
                 .schedule = "testpub",
                 .count = 1,
@@ -66,70 +136,10 @@ static void parse(int argc, char **argv, opts *o)
                 .timeout_ms = 30000,
                 .due_ms = clock_real_ns() / CLOCK_NS_PER_MS};
     int c;
-    for (c = getopt_long(argc, argv, "", lo, NULL); c != -1;
-         c = getopt_long(argc, argv, "", lo, NULL)) {
-        switch (c) {
-        case 'a':
-            o->amqp = optarg;
-            break;
-        case 'n':
-            o->count = atol(optarg);
-            break;
-        case 'u':
-            o->url = optarg;
-            break;
-        case 'm':
-            o->method = optarg;
-            break;
-        case 'b':
-            o->body = optarg;
-            break;
-        case 'H':
-            if (o->nheaders < MAX_REPEAT)
-                o->headers[o->nheaders++] = optarg;
-            break;
-        case 'c':
-            if (o->nctx < MAX_REPEAT)
-                o->ctx[o->nctx++] = optarg;
-            break;
-        case 'k':
-            if (o->nok < MAX_REPEAT)
-                o->ok[o->nok++] = (uint16_t)atoi(optarg);
-            break;
-        case 's':
-            o->schedule = optarg;
-            break;
-        case 'i':
-            o->due_ms = clock_real_ns() / CLOCK_NS_PER_MS + atoll(optarg);
-            break;
-        case 'd':
-            o->due_ms = atoll(optarg);
-            break;
-        case 'A':
-            o->attempts = atol(optarg);
-            break;
-        case 'N':
-            o->attempt = atol(optarg);
-            break;
-        case 't':
-            o->timeout_ms = atol(optarg);
-            break;
-        case 'l':
-            o->late_ms = atol(optarg);
-            break;
-        case 'r':
-            o->redirects = true;
-            break;
-        case 'C':
-            if (o->nargv < MAX_REPEAT)
-                o->argv[o->nargv++] = optarg;
-            break;
-        case 'R':
-            o->raw = optarg;
-            break;
-        default:
+    for (c = getopt_long(argc, argv, "", parse_longopts, NULL); c != -1;
+         c = getopt_long(argc, argv, "", parse_longopts, NULL)) {
+        if (!parse_list(c, optarg, o) && !parse_one(c, optarg, o))
             usage();
-        }
     }
     if (!o->amqp || (!o->url && !o->nargv && !o->raw) || o->count < 1)
         usage();
