@@ -23,6 +23,7 @@ static void acker_ack_parked(consumer *c, task *t)
     if (c->m && t->d.gen == mq_generation(c->m) &&
         mq_ack(c->m, t->d.gen, t->d.channel, t->d.tag) == ERR_OK) {
         c->st->duplicates++;
+        wmetrics_outcome(c->wm, "duplicate");
         log_msg(LOG_INFO, t->j.id, "duplicate attempt=%u: the running copy settled; acked",
                 t->j.attempt);
     }
@@ -89,8 +90,10 @@ static void acker_log_followup(consumer *c, const settle *s)
 /* Ack the original and remember the attempt as settled. */
 static void acker_ack(consumer *c, settle *s)
 {
-    if (mq_ack(c->m, s->gen, s->channel, s->tag) == ERR_OK)
+    if (mq_ack(c->m, s->gen, s->channel, s->tag) == ERR_OK) {
         c->st->acked++;
+        wmetrics_outcome(c->wm, s->label);
+    }
     if (s->id)
         recent_add(c->recent, s->id, s->attempt);
 }
@@ -113,6 +116,7 @@ static void acker_followup(consumer *c, settle *s)
 static void acker_stale(consumer *c, settle *s)
 {
     c->st->stale++;
+    wmetrics_outcome(c->wm, "stale");
     bool ok = s->action == OUTCOME_ACK && strcmp(s->label, "ok") == 0;
     if (ok && s->id)
         recent_add(c->recent, s->id, s->attempt);

@@ -20,6 +20,7 @@ typedef struct consumer {
     outq *q;
     recent *recent;
     inflight *inflight;
+    wmetrics *wm;
     consume_stats *st;
     mq *m; /* NULL while disconnected */
     size_t next_url;

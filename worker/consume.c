@@ -54,6 +54,7 @@ static void consume_connect(consumer *c)
     }
     c->m = m;
     c->failures = 0;
+    metrics_set(c->wm ? c->wm->connected : NULL, 1);
     c->next_url = idx;
     log_notice("consuming %s from %s (connection generation %" PRIu64 ", prefetch %u)",
                TOPO_JOBS_QUEUE, mq_endpoint(m), mq_generation(m), c->o->prefetch);
@@ -77,6 +78,8 @@ static void consume_lost(consumer *c, const char *why)
              why, lost);
     mq_free(gone);
     c->st->reconnects++;
+    metrics_inc(c->wm ? c->wm->reconnects : NULL);
+    metrics_set(c->wm ? c->wm->connected : NULL, 0);
     /* Try the next URL first: the node we were on is the likeliest to be down. */
     c->next_url++;
     c->failures = 1;
@@ -95,6 +98,7 @@ static void consume_delivery(consumer *c, mq_delivery *d)
     }
     c->st->received++;
     c->outstanding++;
+    metrics_inc(c->wm ? c->wm->deliveries : NULL);
     pool_dispatch(c->pool, t);
 }
 
@@ -223,6 +227,7 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
                   .q = d->q,
                   .recent = d->recent,
                   .inflight = d->inflight,
+                  .wm = d->wm,
                   .st = stats};
     memset(stats, 0, sizeof *stats);
     pending_init(&c.pend);
@@ -235,6 +240,7 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
             consume_connect(&c);
         consume_poll(&c);
         acker_take_outq(&c);
+        metrics_set(c.wm ? c.wm->inflight : NULL, (double)c.outstanding);
     }
     consume_finish(&c);
     log_notice("stopped: received %" PRIu64 ", acked %" PRIu64 ", retried %" PRIu64

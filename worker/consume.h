@@ -15,6 +15,7 @@
 #include "outq.h"
 #include "pool.h"
 #include "recent.h"
+#include "wmetrics.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -31,6 +32,7 @@ typedef struct consume_deps {
     outq *q;
     recent *recent;
     inflight *inflight;
+    wmetrics *wm; /* NULL when metrics are off */
 } consume_deps;
 
 /* Counters of one run, for the final log line and tests. */

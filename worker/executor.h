@@ -13,6 +13,7 @@
 #include "recent.h"
 #include "settle.h"
 #include "task.h"
+#include "wmetrics.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -26,6 +27,7 @@ typedef struct exec_shared {
     outq *out;
     recent *recent;
     inflight *inflight;
+    wmetrics *wm; /* NULL when metrics are off */
     hold *hold;
     size_t capture_cap;       /* response / output bytes kept per job */
     const char *const *allow; /* programs command jobs may run */

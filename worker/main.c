@@ -3,6 +3,7 @@
 #include "consume.h"
 #include "err.h"
 #include "httpcall.h"
+#include "httpd.h"
 #include "inflight.h"
 #include "log.h"
 #include "mq.h"
@@ -11,6 +12,7 @@
 #include "recent.h"
 #include "settle.h"
 #include "topology.h"
+#include "wmetrics.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -34,7 +36,7 @@
 #define ALLOW_MAX      64
 
 typedef struct run_cfg {
-    const char *urls, *tls_ca, *tls_cert, *tls_key, *allow;
+    const char *urls, *tls_ca, *tls_cert, *tls_key, *allow, *metrics_addr;
     int64_t threads, max_inflight, heartbeat, capture;
     int64_t grace_ms;
     int level, format;
@@ -102,6 +104,8 @@ typedef struct worker {
     outq *q;
     recent *rec;
     inflight *inf;
+    wmetrics *wm; /* NULL without --metrics-addr */
+    httpd *http;
     pool *p;
 } worker;
 
@@ -112,18 +116,20 @@ static int worker_build(worker *w, const run_cfg *cfg, const settle_env *env,
     size_t nrecent =
         max_inflight * RECENT_PER_JOB > RECENT_MIN ? max_inflight * RECENT_PER_JOB : RECENT_MIN;
     if (outq_new(&w->q) != ERR_OK || recent_new(nrecent, &w->rec) != ERR_OK ||
-        inflight_new(max_inflight, &w->inf) != ERR_OK)
+        inflight_new(max_inflight, &w->inf) != ERR_OK ||
+        (cfg->metrics_addr && wmetrics_new(&w->wm) != ERR_OK))
         return ERR_NOMEM;
-    pool_opts po = {threads,
-                    max_inflight,
-                    fd_budget(threads, max_inflight),
-                    (size_t)cfg->capture,
-                    allow,
-                    nallow,
-                    env,
-                    w->q,
-                    w->rec,
-                    w->inf};
+    pool_opts po = {.threads = threads,
+                    .max_inflight = max_inflight,
+                    .fd_budget = fd_budget(threads, max_inflight),
+                    .capture_cap = (size_t)cfg->capture,
+                    .allow = allow,
+                    .nallow = nallow,
+                    .env = env,
+                    .out = w->q,
+                    .recent = w->rec,
+                    .inflight = w->inf,
+                    .wm = w->wm};
     if (pool_new(&po, &w->p) != ERR_OK)
         return ERR_NOMEM;
     /* Pool threads start with the stop signals blocked, so only this thread is interrupted. */
@@ -137,10 +143,37 @@ static int worker_build(worker *w, const run_cfg *cfg, const settle_env *env,
     return rc;
 }
 
+/* GET /healthz: healthy while consuming (read from the gauge the I/O thread sets). */
+static bool worker_health(void *arg, char *reason, size_t cap)
+{
+    const wmetrics *wm = arg;
+    if (metrics_read(wm->connected) > 0.5)
+        return true;
+    snprintf(reason, cap, "broker connection down");
+    return false;
+}
+
+/* The /metrics and /healthz server, when asked for. ERR_OK, or the bind error (logged). */
+static int worker_http(worker *w, const char *addr)
+{
+    if (!addr)
+        return ERR_OK;
+    char err[256] = "";
+    httpd_opts o = {addr, HTTPD_PORT_WORKER, w->wm->reg, worker_health, w->wm};
+    int rc = httpd_start(&o, &w->http, err, sizeof err);
+    if (rc != ERR_OK)
+        log_err("--metrics-addr %s: %s", addr, err);
+    else
+        log_notice("metrics and health on port %d", httpd_port(w->http));
+    return rc;
+}
+
 static void worker_fini(worker *w)
 {
+    httpd_stop(w->http);
     pool_free(w->p);
     inflight_free(w->inf);
+    wmetrics_free(w->wm);
     recent_free(w->rec);
     outq_free(w->q);
 }
@@ -159,6 +192,10 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
         worker_fini(&w);
         return 1;
     }
+    if (worker_http(&w, cfg->metrics_addr) != ERR_OK) {
+        worker_fini(&w);
+        return 2; /* an address we cannot bind is a configuration error */
+    }
     run_outq = w.q;
     log_notice("%s: %lld executor threads, max in flight %lld, grace %lld ms", name,
                (long long)cfg->threads, (long long)cfg->max_inflight, (long long)cfg->grace_ms);
@@ -166,7 +203,7 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
         {cfg->urls, name, (int)cfg->heartbeat, 0, 0, cfg->tls_ca, cfg->tls_cert, cfg->tls_key},
         (uint16_t)cfg->max_inflight,
         cfg->grace_ms};
-    consume_deps deps = {w.p, w.q, w.rec, w.inf};
+    consume_deps deps = {w.p, w.q, w.rec, w.inf, w.wm};
     consume_stats st;
     consume_run(&co, &deps, &run_stop, &st);
     run_outq = NULL;
@@ -201,6 +238,9 @@ static int cmd_run(int argc, char **argv)
          "client certificate (PEM) for amqps://", NULL, 0, 0, 0},
         {"tls-key", "SALVO_TLS_KEY", CONFIG_STRING, &c.tls_key, NULL,
          "client key (PEM) for amqps://", NULL, 0, 0, 0},
+        {"metrics-addr", "SALVO_METRICS_ADDR", CONFIG_STRING, &c.metrics_addr, NULL,
+         "serve /metrics and /healthz on HOST:PORT (default: off; port 9471 if omitted)", NULL, 0,
+         0, 0},
         {"log-level", "SALVO_LOG_LEVEL", CONFIG_ENUM, &c.level, "info", "log threshold",
          level_names, 0, 0, 0},
         {"log-format", "SALVO_LOG_FORMAT", CONFIG_ENUM, &c.format, "text", "log line format",

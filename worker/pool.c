@@ -42,6 +42,7 @@ int pool_new(const pool_opts *o, pool **out)
                         .out = o->out,
                         .recent = o->recent,
                         .inflight = o->inflight,
+                        .wm = o->wm,
                         .capture_cap = o->capture_cap,
                         .allow = o->allow,
                         .nallow = o->nallow,

@@ -10,6 +10,7 @@
 #include "recent.h"
 #include "settle.h"
 #include "task.h"
+#include "wmetrics.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,6 +28,7 @@ typedef struct pool_opts {
     outq *out;             /* borrowed */
     recent *recent;        /* borrowed */
     inflight *inflight;    /* borrowed */
+    wmetrics *wm;          /* borrowed; NULL when metrics are off */
 } pool_opts;
 
 /* Allocate the executors (each with its libcurl multi handle) and the hold timer. No thread runs

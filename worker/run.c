@@ -261,9 +261,12 @@ void run_backlog(executor *ex)
 
 void run_log_started(executor *ex)
 {
+    bool info = log_enabled(LOG_INFO);
     for (task *t = ex->started_log; t; t = t->log_next) {
-        if (!log_enabled(LOG_INFO))
-            break;
+        wmetrics_started(ex->sh->wm, t->j.attempt, t->j.due_ms, t->start_ns);
+        metrics_gauge_add(ex->sh->wm ? ex->sh->wm->running : NULL, 1);
+        if (!info)
+            continue;
         log_msg(LOG_INFO, t->j.id, "started schedule=%s attempt=%u/%u lateness_ms=%lld",
                 t->j.schedule, t->j.attempt, t->j.max_attempts,
                 (long long)(t->start_ns / CLOCK_NS_PER_MS - t->j.due_ms));
@@ -284,6 +287,9 @@ static void run_finish(executor *ex, task *t)
                      t->error};
     outcome o;
     outcome_after_run(&r, ex->sh->env->delays_ms, ex->sh->env->nlevels, &o);
+    wmetrics_finished(ex->sh->wm, t->start_ns, t->end_ns);
+    if (t->start_ns)
+        metrics_gauge_add(ex->sh->wm ? ex->sh->wm->running : NULL, -1);
     long long dur = t->start_ns ? (t->end_ns - t->start_ns) / CLOCK_NS_PER_MS : 0;
     long long late = t->start_ns ? t->start_ns / CLOCK_NS_PER_MS - t->j.due_ms : 0;
     log_msg(o.action == OUTCOME_ACK ? LOG_INFO : LOG_NOTICE, t->j.id,

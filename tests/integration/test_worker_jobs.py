@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from salvo_testlib import Broker, Proc, Target, WorkDir, binary, fail, run, wait_until  # noqa
@@ -217,6 +218,25 @@ def test_commands_run_only_when_allowed():
         fail(f"a command off the allow-list: dead-letter headers {h}")
 
 
+def test_metrics_and_health():
+    port = int(S.worker.wait_log(r"metrics and health on port (\d+)").group(1))
+    base = f"http://127.0.0.1:{port}"
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as r:
+        if r.status != 200 or r.read().strip() != b"ok":
+            fail("/healthz is not ok while the worker consumes")
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    vals = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^(salvo_worker_\w+(?:\{[^}]*\})?) (\S+)$', text, re.M)}
+    for key, least in (('salvo_worker_jobs_total{outcome="ok"}', 150),
+                       ('salvo_worker_jobs_total{outcome="dead"}', 5),
+                       ('salvo_worker_jobs_total{outcome="retry"}', 3),
+                       ('salvo_worker_start_lateness_seconds_count', 150),
+                       ("salvo_worker_connected", 1)):
+        if vals.get(key, -1) < least:
+            fail(f"{key} = {vals.get(key)}, expected at least {least}:\n{text[:1500]}")
+
+
 def test_worker_stops_cleanly():
     rc = S.worker.stop()
     if rc != 0:
@@ -240,7 +260,8 @@ def main():
             S.broker, S.target, S.slow = broker, target, slow
             S.worker = Proc([binary("salvo-worker"), "run", "--amqp-url", broker.amqp_url,
                              "--threads", "2", "--max-inflight", "500",
-                             "--allow-command", "/bin/echo,/usr/bin/env"],
+                             "--allow-command", "/bin/echo,/usr/bin/env",
+                             "--metrics-addr", "127.0.0.1:0"],
                             os.path.join(work.path, "worker.log"), name="salvo-worker")
             S.worker.wait_log(r"consuming salvo\.jobs", timeout=30)
             run([test_context_reaches_its_own_request_only,
@@ -251,6 +272,7 @@ def main():
                  test_poison_messages_are_dead_and_worker_keeps_serving,
                  test_result_records,
                  test_commands_run_only_when_allowed,
+                 test_metrics_and_health,
                  test_worker_stops_cleanly])
 
 
