@@ -75,7 +75,8 @@ def write_csv(path, header, rows):
 RUN_FIELDS = ["run", "mode", "lead_s", "n", "received", "lost", "duplicates", "retried",
               "p50_ms", "p90_ms", "p99_ms", "max_ms", "worker_start_p99_ms", "publish_ms",
               "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "jobs_w1",
-              "jobs_w2", "producer_cpu_s", "broker_cpu_s", "others_cores", "due_utc"]
+              "jobs_w2", "producer_cpu_s", "broker_cpu_s", "target_cpu_s", "floor_ms",
+              "others_cores", "due_utc"]
 STAGE_FIELDS = ["run", "mode", "n", "stage", "hits", "first_ms", "p50_ms", "p90_ms", "p99_ms",
                 "last_ms"]
 STAGE_LABELS = {"publish": "producer publishes", "receive": "worker has the delivery",
