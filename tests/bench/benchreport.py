@@ -76,7 +76,7 @@ RUN_FIELDS = ["run", "mode", "lead_s", "n", "received", "lost", "duplicates", "r
               "p50_ms", "p90_ms", "p99_ms", "max_ms", "worker_start_p99_ms", "publish_ms",
               "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "jobs_w1",
               "jobs_w2", "producer_cpu_s", "broker_cpu_s", "target_cpu_s", "floor_ms",
-              "others_cores", "due_utc"]
+              "time_wait", "others_cores", "due_utc"]
 STAGE_FIELDS = ["run", "mode", "n", "stage", "hits", "first_ms", "p50_ms", "p90_ms", "p99_ms",
                 "last_ms"]
 STAGE_LABELS = {"publish": "producer publishes", "receive": "worker has the delivery",
@@ -126,7 +126,8 @@ def latency_table(runs, targets):
     """Markdown table of the latency runs, one row per run."""
     head = ("| mode | N | received | lost | dup | p50 ms | p90 ms | p99 ms | max ms | p99 target "
             "| worker RSS MB (w1/w2) | worker CPU s (w1+w2) | publish / confirm ms | others "
-            "(cores) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n")
+            "(cores) | TIME_WAIT |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n")
     rows = []
     for r in runs:
         t = target_of(r["mode"], r["n"], targets)
@@ -138,8 +139,34 @@ def latency_table(runs, targets):
             f"| {fmt(r['p50_ms'])} | {fmt(r['p90_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['max_ms'])} "
             f"| {verdict} | {fmt(r['rss_mb_w1'], 0)} / {fmt(r['rss_mb_w2'], 0)} "
             f"| {fmt(r['cpu_s_w1'] + r['cpu_s_w2'], 2)} "
-            f"| {fmt(r['publish_ms'])} / {fmt(r['confirm_ms'])} | {fmt(r['others_cores'], 2)} |")
+            f"| {fmt(r['publish_ms'])} / {fmt(r['confirm_ms'])} | {fmt(r['others_cores'], 2)} "
+            f"| {r['time_wait']:,} |")
     return head + "\n".join(rows) + "\n"
+
+
+def summary_table(runs, targets):
+    """Markdown: one row per (mode, N) over its repeats: median p50/p99, the p99 range, the
+    worst max, totals of lost and duplicated jobs, and the verdict on the median p99."""
+    cells = {}
+    for r in runs:
+        cells.setdefault((r["mode"], r["n"]), []).append(r)
+    out = ["| mode | N | runs | jobs received / sent | lost | dup | p50 ms (median) "
+           "| p99 ms (median) | p99 range | worst max ms | p99 target |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for (mode, n), rs in cells.items():
+        p50 = sorted(r["p50_ms"] for r in rs)
+        p99 = sorted(r["p99_ms"] for r in rs)
+        mid = p99[(len(p99) - 1) // 2]
+        lost = sum(r["lost"] for r in rs)
+        dup = sum(r["duplicates"] for r in rs)
+        t = targets.get((mode, n))
+        verdict = "-" if t is None else \
+            f"≤ {t}: {'met' if mid <= t and not lost and not dup else 'MISSED'}"
+        out.append(f"| {mode} | {n:,} | {len(rs)} | {sum(r['received'] for r in rs):,} / "
+                   f"{n * len(rs):,} | {lost} | {dup} | {fmt(p50[(len(p50) - 1) // 2])} "
+                   f"| {fmt(mid)} | {fmt(p99[0])} - {fmt(p99[-1])} "
+                   f"| {fmt(max(r['max_ms'] for r in rs))} | {verdict} |")
+    return "\n".join(out) + "\n"
 
 
 def throughput_table(tp):
