@@ -58,7 +58,7 @@ static void cmdexec_envp_free(char **envp, size_t n)
 
 /* Child setup: own process group (so a timeout kills grandchildren too), default dispositions
  * for the signals the worker ignores or handles, nothing blocked, output into the pipe. */
-static int cmdexec_spawn(cmdexec *c, const job_command *jc, char **envp, int wfd)
+static int cmdexec_spawn(cmdexec *c, const job_command *jc, char **argv, char **envp, int wfd)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -79,9 +79,8 @@ static int cmdexec_spawn(cmdexec *c, const job_command *jc, char **envp, int wfd
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
                                       POSIX_SPAWN_SETSIGMASK);
-    int rc = strchr(jc->argv[0], '/')
-                 ? posix_spawn(&c->pid, jc->argv[0], &fa, &at, jc->argv, envp)
-                 : posix_spawnp(&c->pid, jc->argv[0], &fa, &at, jc->argv, envp);
+    int rc = strchr(jc->argv[0], '/') ? posix_spawn(&c->pid, jc->argv[0], &fa, &at, argv, envp)
+                                      : posix_spawnp(&c->pid, jc->argv[0], &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     return rc;
@@ -92,10 +91,13 @@ int cmdexec_start(const job *j, size_t capture_cap, cmdexec **out, char *reason,
     const job_command *jc = &j->cmd;
     cmdexec *c = calloc(1, sizeof *c);
     char **envp = cmdexec_envp(jc);
+    /* posix_spawn wants a NULL-terminated argv; a job's array is just argc long. */
+    char **argv = calloc(jc->argc + 1, sizeof *argv);
     int p[2] = {-1, -1};
     int rc = ERR_NOMEM;
-    if (!c || !envp || (jc->nenv && !envp[jc->nenv - 1]) || jc->argc == 0)
+    if (!c || !envp || !argv || (jc->nenv && !envp[jc->nenv - 1]) || jc->argc == 0)
         goto fail;
+    memcpy(argv, jc->argv, jc->argc * sizeof *argv);
     rc = ERR_EXEC;
     char eb[128] = "failed";
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -103,7 +105,7 @@ int cmdexec_start(const job *j, size_t capture_cap, cmdexec **out, char *reason,
         snprintf(reason, cap, "pipe: %s", eb);
         goto fail;
     }
-    int err = cmdexec_spawn(c, jc, envp, p[1]);
+    int err = cmdexec_spawn(c, jc, argv, envp, p[1]);
     if (err != 0) {
         strerror_r(err, eb, sizeof eb);
         snprintf(reason, cap, "spawn %.200s: %s", jc->argv[0], eb);
@@ -116,6 +118,7 @@ int cmdexec_start(const job *j, size_t capture_cap, cmdexec **out, char *reason,
     c->start_mono = clock_mono_ns();
     c->deadline_mono = c->start_mono + (int64_t)jc->timeout_ms * CLOCK_NS_PER_MS;
     cmdexec_envp_free(envp, jc->nenv);
+    free(argv);
     *out = c;
     return ERR_OK;
 fail:
@@ -124,6 +127,7 @@ fail:
     if (p[1] >= 0)
         close(p[1]);
     cmdexec_envp_free(envp, jc->nenv);
+    free(argv);
     free(c);
     if (rc == ERR_NOMEM)
         snprintf(reason, cap, "out of memory");

@@ -91,7 +91,7 @@ static int setup(void **state)
     assert_int_equal(outq_new(&f->q), ERR_OK);
     assert_int_equal(recent_new(1024, &f->rec), ERR_OK);
     assert_int_equal(inflight_new(64, &f->inf), ERR_OK);
-    pool_opts o = {2, 200, 200, 1024, NULL, 0, &f->env, f->q, f->rec, f->inf};
+    pool_opts o = {2, 200, 200, 1024, NULL, 0, &f->env, f->q, f->rec, f->inf, NULL};
     assert_int_equal(pool_new(&o, &f->p), ERR_OK);
     assert_int_equal(pool_start(f->p), ERR_OK);
     *state = f;

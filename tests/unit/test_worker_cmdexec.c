@@ -17,7 +17,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A command job over literal arguments (the job only borrows them here). */
+/* A command job over literal arguments (the job only borrows them here). The arrays the tests
+ * pass end with a non-NULL poison entry past argc: a decoded job's argv is exactly argc long, so
+ * the executor must not rely on a terminating NULL. */
 static job cmd_job(char **argv, size_t argc, job_kv *env, size_t nenv, uint32_t timeout_ms)
 {
     job j;
@@ -57,7 +59,7 @@ static const cmdexec_result *run(char **argv, size_t argc, job_kv *env, size_t n
 static void test_output_and_exit(void **state)
 {
     (void)state;
-    char *echo[] = {"/bin/sh", "-c", "echo out; echo err >&2", NULL};
+    char *echo[] = {"/bin/sh", "-c", "echo out; echo err >&2", "POISON"};
     cmdexec *c = NULL;
     const cmdexec_result *r = run(echo, 3, NULL, 0, 5000, 1024, &c);
     assert_false(r->timed_out);
@@ -76,7 +78,7 @@ static void test_environment(void **state)
 {
     (void)state;
     setenv("SALVO_TEST_SECRET", "leak", 1);
-    char *env_argv[] = {"/usr/bin/env", NULL};
+    char *env_argv[] = {"/usr/bin/env", "POISON"};
     job_kv env[] = {{"FOO", "bar"}, {"EMPTY", ""}};
     cmdexec *c = NULL;
     const cmdexec_result *r = run(env_argv, 1, env, 2, 5000, 1024, &c);
