@@ -136,6 +136,7 @@ static void executor_pass(executor *ex, task *in)
 static void *executor_main(void *arg)
 {
     executor *ex = arg;
+    httpcall_thread_init();
     for (;;) {
         bool stopping, aborting;
         task *in = executor_take(ex, &stopping, &aborting);
@@ -149,6 +150,7 @@ static void *executor_main(void *arg)
         executor_poll(ex);
     }
     run_drop_all(ex);
+    httpcall_thread_fini();
     return NULL;
 }
 

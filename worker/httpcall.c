@@ -74,6 +74,42 @@ struct httpcall {
     struct sockaddr_storage pre_addr;
 };
 
+/* Easy handles kept per executor thread for the next job: curl_easy_init and _cleanup were a
+ * good part of a job's malloc traffic, and curl_easy_reset keeps the handle's allocations.
+ * Only threads that called httpcall_thread_init keep any (they drop them at httpcall_thread_fini),
+ * so no thread leaves handles behind when it ends. */
+#define HTTPCALL_EASY_CACHE 128
+static _Thread_local CURL *httpcall_easy_cache[HTTPCALL_EASY_CACHE];
+static _Thread_local size_t httpcall_easy_n;
+static _Thread_local bool httpcall_easy_on;
+
+static CURL *httpcall_easy_get(void)
+{
+    return httpcall_easy_n ? httpcall_easy_cache[--httpcall_easy_n] : curl_easy_init();
+}
+
+static void httpcall_easy_put(CURL *e)
+{
+    if (httpcall_easy_on && httpcall_easy_n < HTTPCALL_EASY_CACHE) {
+        curl_easy_reset(e);
+        httpcall_easy_cache[httpcall_easy_n++] = e;
+        return;
+    }
+    curl_easy_cleanup(e);
+}
+
+void httpcall_thread_init(void)
+{
+    httpcall_easy_on = true;
+}
+
+void httpcall_thread_fini(void)
+{
+    httpcall_easy_on = false;
+    while (httpcall_easy_n)
+        curl_easy_cleanup(httpcall_easy_cache[--httpcall_easy_n]);
+}
+
 int httpcall_global_init(void)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? ERR_OK : ERR_NOMEM;
@@ -425,7 +461,7 @@ int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason,
         goto fail;
     c->pre_fd = c->pre_given = -1;
     c->cap = capture_cap;
-    c->e = curl_easy_init();
+    c->e = httpcall_easy_get();
     if (!c->e)
         goto fail;
     rc = httpcall_headers(c, j, reason, cap);
@@ -540,7 +576,7 @@ void httpcall_free(httpcall *c)
         c->owner->active--;
     }
     if (c->e)
-        curl_easy_cleanup(c->e);
+        httpcall_easy_put(c->e);
     if (c->pre_fd >= 0)
         close(c->pre_fd); /* libcurl reused a cached connection instead */
     curl_slist_free_all(c->hdrs);

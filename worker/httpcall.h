@@ -49,6 +49,12 @@ typedef struct httpcall_limits {
 int httpcall_global_init(void);
 void httpcall_global_fini(void);
 
+/* Per-thread reuse of libcurl easy handles: a thread that builds and frees many calls (an
+ * executor) calls httpcall_thread_init once, and httpcall_thread_fini before it ends, which
+ * frees what it kept. Other threads simply allocate and free. */
+void httpcall_thread_init(void);
+void httpcall_thread_fini(void);
+
 /* A multi handle with the given connection limits. ERR_OK or ERR_NOMEM; caller owns *out. */
 int httpcall_multi_new(const httpcall_limits *lim, httpcall_multi **out);
 /* Free a multi. Calls still attached must be freed first (httpcall_free). Safe on NULL. */
