@@ -16,6 +16,8 @@
 /* While commands run or tasks wait for descriptors, look again this often: process exits and
  * other executors' finished transfers do not wake this thread. */
 #define EXECUTOR_BUSY_POLL_MS 50
+/* Tasks handled between two libcurl drives in one pass (~10-30 ms of work). */
+#define EXECUTOR_SLICE 64
 
 int executor_init(executor *ex, exec_shared *sh, int idx, size_t max_cmds)
 {
@@ -118,16 +120,25 @@ static void executor_pass(executor *ex, task *in)
 {
     run_release(ex);
     while (in) {
-        task *t = in;
-        in = in->next;
-        t->next = NULL;
-        if (t->admitted)
-            run_start(ex, t);
-        else
-            run_admit(ex, t);
+        /* A burst is taken in slices, with libcurl driven and due requests released between
+         * them: 2,500 jobs take ~0.5 s to start, far past any instant in the middle. */
+        for (int k = 0; in && k < EXECUTOR_SLICE; k++) {
+            task *t = in;
+            in = in->next;
+            t->next = NULL;
+            if (t->admitted)
+                run_start(ex, t);
+            else
+                run_admit(ex, t);
+        }
+        if (in) {
+            run_release(ex);
+            httpcall_multi_perform(ex->multi);
+        }
     }
     run_backlog(ex);
     httpcall_multi_perform(ex->multi);
+    run_release(ex);
     run_log_started(ex);
     run_collect(ex);
     run_step_cmds(ex);
