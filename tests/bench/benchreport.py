@@ -75,7 +75,7 @@ def write_csv(path, header, rows):
 RUN_FIELDS = ["run", "mode", "lead_s", "n", "received", "lost", "duplicates", "retried",
               "p50_ms", "p90_ms", "p99_ms", "max_ms", "worker_start_p99_ms", "publish_ms",
               "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "jobs_w1",
-              "jobs_w2", "producer_cpu_s", "broker_cpu_s", "target_cpu_s", "floor_ms",
+              "jobs_w2", "producer_cpu_s", "broker_cpu_s", "target_cpu_s", "floor_ms", "target_floor_p99_ms",
               "time_wait", "others_cores", "due_utc"]
 STAGE_FIELDS = ["run", "mode", "n", "stage", "hits", "first_ms", "p50_ms", "p90_ms", "p99_ms",
                 "last_ms"]
@@ -98,11 +98,16 @@ def stage_rows(runs):
 
 
 def stage_table(runs):
-    """Markdown: for each traced run, each stage's first/p50/p99/last in ms after T."""
+    """Markdown: for the first traced run of each (mode, N), each stage's first/p50/p99/last
+    in ms after T (stages.csv has every run)."""
     out = ["| mode | N | stage | hits | first | p50 | p99 | last |",
            "|---|---:|---|---:|---:|---:|---:|---:|"]
+    seen = set()
     for r in runs:
-        for k, v in r.get("stages", {}).items():
+        if (r["mode"], r["n"]) in seen or "stages" not in r:
+            continue
+        seen.add((r["mode"], r["n"]))
+        for k, v in r["stages"].items():
             out.append(f"| {r['mode']} | {r['n']:,} | {STAGE_LABELS.get(k, k)} | {v['n']:,} "
                        f"| {fmt(v['first'])} | {fmt(v['p50'])} | {fmt(v['p99'])} "
                        f"| {fmt(v['max'])} |")
