@@ -1,6 +1,8 @@
 /* jval: the dynamic value tree behind a job's context: construction, copy, lookup, text. */
 #include "jval.h"
 
+#include "strbuf.h"
+
 #include "err.h"
 
 #include <inttypes.h>
@@ -289,94 +291,39 @@ bool jval_equal(const jval *a, const jval *b)
     return false;
 }
 
-/* A growable text buffer; after the first failed allocation every append is a no-op and
- * `failed` stays set, so callers check once at the end. */
-typedef struct jval_buf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} jval_buf;
-
-static void jval_buf_add(jval_buf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void jval_buf_str(jval_buf *b, const char *s)
-{
-    jval_buf_add(b, s, strlen(s));
-}
-
-/* JSON string escaping; bytes >= 0x80 pass through (UTF-8 is not re-validated here). */
-static void jval_json_str(jval_buf *b, const char *s, size_t len)
-{
-    jval_buf_add(b, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            jval_buf_add(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            jval_buf_add(b, esc, 6);
-        } else {
-            jval_buf_add(b, (const char *)&c, 1);
-        }
-    }
-    jval_buf_add(b, "\"", 1);
-}
-
-static void jval_render(jval_buf *b, const jval *v, bool json);
+static void jval_render(strbuf *b, const jval *v, bool json);
 
 /* Containers are JSON whatever the level, so nested values render as JSON too. */
-static void jval_render_container(jval_buf *b, const jval *v)
+static void jval_render_container(strbuf *b, const jval *v)
 {
     bool map = v->type == JVAL_MAP;
     size_t n = map ? v->u.map.n : v->u.arr.n;
-    jval_buf_add(b, map ? "{" : "[", 1);
+    strbuf_add(b, map ? "{" : "[", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            jval_buf_add(b, ",", 1);
+            strbuf_add(b, ",", 1);
         if (map) {
-            jval_json_str(b, v->u.map.kv[i].key, strlen(v->u.map.kv[i].key));
-            jval_buf_add(b, ":", 1);
+            strbuf_add_json(b, v->u.map.kv[i].key, strlen(v->u.map.kv[i].key));
+            strbuf_add(b, ":", 1);
         }
         jval_render(b, map ? &v->u.map.kv[i].val : &v->u.arr.items[i], true);
     }
-    jval_buf_add(b, map ? "}" : "]", 1);
+    strbuf_add(b, map ? "}" : "]", 1);
 }
 
-static void jval_render(jval_buf *b, const jval *v, bool json)
+static void jval_render(strbuf *b, const jval *v, bool json)
 {
     char num[32];
     switch (v->type) {
     case JVAL_NIL:
-        jval_buf_str(b, json ? "null" : "");
+        strbuf_adds(b, json ? "null" : "");
         break;
     case JVAL_BOOL:
-        jval_buf_str(b, v->u.b ? "true" : "false");
+        strbuf_adds(b, v->u.b ? "true" : "false");
         break;
     case JVAL_INT:
         snprintf(num, sizeof num, "%" PRId64, v->u.i);
-        jval_buf_str(b, num);
+        strbuf_adds(b, num);
         break;
     case JVAL_FLOAT:
         /* JSON has no NaN or infinity; null is what JSON encoders commonly emit instead. */
@@ -384,13 +331,13 @@ static void jval_render(jval_buf *b, const jval *v, bool json)
             snprintf(num, sizeof num, "null");
         else
             snprintf(num, sizeof num, "%.17g", v->u.f);
-        jval_buf_str(b, num);
+        strbuf_adds(b, num);
         break;
     case JVAL_STR:
         if (json)
-            jval_json_str(b, v->u.s.ptr, v->u.s.len);
+            strbuf_add_json(b, v->u.s.ptr, v->u.s.len);
         else
-            jval_buf_add(b, v->u.s.ptr, v->u.s.len);
+            strbuf_add(b, v->u.s.ptr, v->u.s.len);
         break;
     case JVAL_ARRAY:
     case JVAL_MAP:
@@ -401,14 +348,8 @@ static void jval_render(jval_buf *b, const jval *v, bool json)
 
 char *jval_to_text(const jval *v, size_t *len)
 {
-    jval_buf b = {0};
-    jval_buf_add(&b, "", 0); /* an empty rendering (nil, "") is still a malloc'd "" */
+    strbuf b = {0};
+    strbuf_add(&b, "", 0); /* an empty rendering (nil, "") is still a malloc'd "" */
     jval_render(&b, v, false);
-    if (b.failed) {
-        free(b.p);
-        return NULL;
-    }
-    if (len)
-        *len = b.len;
-    return b.p;
+    return strbuf_take(&b, len);
 }

@@ -2,8 +2,9 @@
  * RabbitMQ definitions files. */
 #include "topology.h"
 
+#include "strbuf.h"
+
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,81 +96,52 @@ const topology *topology_get(void)
     return &topo_table;
 }
 
-/* Append printf output to a growing buffer; on failure the buffer is freed and set NULL. */
-static void topo_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void topo_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+static void topo_args_json(strbuf *b, const topo_arg *args)
 {
-    if (!*buf)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < *cap - *len) {
-            *len += (size_t)n;
-            return;
-        }
-        char *nb = n < 0 ? NULL : realloc(*buf, *cap * 2 + (size_t)n);
-        if (!nb) {
-            free(*buf);
-            *buf = NULL;
-            return;
-        }
-        *buf = nb;
-        *cap = *cap * 2 + (size_t)n;
-    }
-}
-
-static void topo_args_json(char **b, size_t *l, size_t *c, const topo_arg *args)
-{
-    topo_appendf(b, l, c, "{");
+    strbuf_addf(b, "{");
     for (int i = 0; i < TOPO_ARGS_MAX && args[i].key; i++) {
         if (args[i].kind == TOPO_ARG_STR)
-            topo_appendf(b, l, c, "%s\"%s\":\"%s\"", i ? "," : "", args[i].key, args[i].str);
+            strbuf_addf(b, "%s\"%s\":\"%s\"", i ? "," : "", args[i].key, args[i].str);
         else
-            topo_appendf(b, l, c, "%s\"%s\":%lld", i ? "," : "", args[i].key, (long long)args[i].i);
+            strbuf_addf(b, "%s\"%s\":%lld", i ? "," : "", args[i].key, (long long)args[i].i);
     }
-    topo_appendf(b, l, c, "}");
+    strbuf_addf(b, "}");
 }
 
 char *topology_definitions_json(const char *vhost)
 {
     const topology *t = topology_get();
-    size_t len = 0, cap = 4096;
-    char *b = malloc(cap);
-    topo_appendf(&b, &len, &cap, "{\"exchanges\":[");
+    strbuf b = {0};
+    strbuf_addf(&b, "{\"exchanges\":[");
     for (size_t i = 0; i < t->nexchanges; i++) {
         const topo_exchange *e = &t->exchanges[i];
-        topo_appendf(&b, &len, &cap,
-                     "%s{\"name\":\"%s\",\"vhost\":\"%s\",\"type\":\"%s\",\"durable\":true,"
-                     "\"auto_delete\":false,\"internal\":false,\"arguments\":",
-                     i ? "," : "", e->name, vhost, e->type);
-        topo_args_json(&b, &len, &cap, e->args);
-        topo_appendf(&b, &len, &cap, "}");
+        strbuf_addf(&b,
+                    "%s{\"name\":\"%s\",\"vhost\":\"%s\",\"type\":\"%s\",\"durable\":true,"
+                    "\"auto_delete\":false,\"internal\":false,\"arguments\":",
+                    i ? "," : "", e->name, vhost, e->type);
+        topo_args_json(&b, e->args);
+        strbuf_addf(&b, "}");
     }
-    topo_appendf(&b, &len, &cap, "],\"queues\":[");
+    strbuf_addf(&b, "],\"queues\":[");
     for (size_t i = 0; i < t->nqueues; i++) {
-        topo_appendf(&b, &len, &cap,
-                     "%s{\"name\":\"%s\",\"vhost\":\"%s\",\"durable\":true,\"auto_delete\":false,"
-                     "\"arguments\":",
-                     i ? "," : "", t->queues[i].name, vhost);
-        topo_args_json(&b, &len, &cap, t->queues[i].args);
-        topo_appendf(&b, &len, &cap, "}");
+        strbuf_addf(&b,
+                    "%s{\"name\":\"%s\",\"vhost\":\"%s\",\"durable\":true,\"auto_delete\":false,"
+                    "\"arguments\":",
+                    i ? "," : "", t->queues[i].name, vhost);
+        topo_args_json(&b, t->queues[i].args);
+        strbuf_addf(&b, "}");
     }
-    topo_appendf(&b, &len, &cap, "],\"bindings\":[");
+    strbuf_addf(&b, "],\"bindings\":[");
     for (size_t i = 0; i < t->nbindings; i++) {
         const topo_binding *bd = &t->bindings[i];
-        topo_appendf(&b, &len, &cap,
-                     "%s{\"source\":\"%s\",\"vhost\":\"%s\",\"destination\":\"%s\","
-                     "\"destination_type\":\"%s\",\"routing_key\":\"%s\",\"arguments\":",
-                     i ? "," : "", bd->source, vhost, bd->dest,
-                     bd->dest_is_exchange ? "exchange" : "queue", bd->key);
-        topo_args_json(&b, &len, &cap, bd->args);
-        topo_appendf(&b, &len, &cap, "}");
+        strbuf_addf(&b,
+                    "%s{\"source\":\"%s\",\"vhost\":\"%s\",\"destination\":\"%s\","
+                    "\"destination_type\":\"%s\",\"routing_key\":\"%s\",\"arguments\":",
+                    i ? "," : "", bd->source, vhost, bd->dest,
+                    bd->dest_is_exchange ? "exchange" : "queue", bd->key);
+        topo_args_json(&b, bd->args);
+        strbuf_addf(&b, "}");
     }
-    topo_appendf(&b, &len, &cap, "]}");
-    return b;
+    strbuf_addf(&b, "]}");
+    return strbuf_take(&b, NULL);
 }

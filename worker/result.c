@@ -4,6 +4,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "strbuf.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -66,91 +67,43 @@ char *result_utf8_clean(const char *s, size_t len, size_t *out_len)
     return out;
 }
 
-/* The record is written straight into one growing buffer: building it as a jval map first cost
- * about thirty small allocations per job, 6 % of a busy worker's CPU. */
-typedef struct result_buf {
-    char *p;
-    size_t len, cap;
-    bool failed;
-} result_buf;
+/* The record is written straight into one growing buffer (strbuf): building it as a jval map
+ * first cost about thirty small allocations per job, 6 % of a busy worker's CPU. */
 
-static void result_add(result_buf *b, const char *s, size_t n)
+static void result_key(strbuf *b, const char *key)
 {
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
+    strbuf_add(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
+    strbuf_add(b, key, strlen(key));
+    strbuf_add(b, "\":", 2);
 }
 
-/* A JSON string: quotes, backslashes and control bytes escaped; other bytes as given (callers
- * pass UTF-8). */
-static void result_str(result_buf *b, const char *s, size_t n)
-{
-    result_add(b, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        result_add(b, s + run, i - run);
-        char esc[8];
-        int k = c == '"' || c == '\\' ? snprintf(esc, sizeof esc, "\\%c", c)
-                                      : snprintf(esc, sizeof esc, "\\u%04x", c);
-        result_add(b, esc, (size_t)k);
-        run = i + 1;
-    }
-    result_add(b, s + run, n - run);
-    result_add(b, "\"", 1);
-}
-
-/* ,"key": (the first member of the object gets no comma) */
-static void result_key(result_buf *b, const char *key)
-{
-    result_add(b, b->len > 1 ? ",\"" : "\"", b->len > 1 ? 2 : 1);
-    result_add(b, key, strlen(key));
-    result_add(b, "\":", 2);
-}
-
-static void result_put_str(result_buf *b, const char *key, const char *s)
+static void result_put_str(strbuf *b, const char *key, const char *s)
 {
     result_key(b, key);
-    result_str(b, s, strlen(s));
+    strbuf_add_json(b, s, strlen(s));
 }
 
-static void result_put_int(result_buf *b, const char *key, int64_t i)
+static void result_put_int(strbuf *b, const char *key, int64_t i)
 {
     char num[24];
     int n = snprintf(num, sizeof num, "%lld", (long long)i);
     result_key(b, key);
-    result_add(b, num, (size_t)n);
+    strbuf_add(b, num, (size_t)n);
 }
 
-static void result_put_raw(result_buf *b, const char *key, const char *json)
+static void result_put_raw(strbuf *b, const char *key, const char *json)
 {
     result_key(b, key);
-    result_add(b, json, strlen(json));
+    strbuf_add(b, json, strlen(json));
 }
 
-static void result_put_time(result_buf *b, const char *key, int64_t ns)
+static void result_put_time(strbuf *b, const char *key, int64_t ns)
 {
     char iso[40];
     result_put_str(b, key, clock_format_iso(ns, 3, iso, sizeof iso));
 }
 
-static void result_put_response(result_buf *b, const result_rec *r)
+static void result_put_response(strbuf *b, const result_rec *r)
 {
     size_t n = 0;
     char *clean = result_utf8_clean(r->response ? r->response : "", r->response_len, &n);
@@ -159,13 +112,13 @@ static void result_put_response(result_buf *b, const result_rec *r)
         return;
     }
     result_key(b, "response");
-    result_str(b, clean, n);
+    strbuf_add_json(b, clean, n);
     free(clean);
     result_put_raw(b, "truncated", r->truncated ? "true" : "false");
 }
 
 /* The timing fields: started/lateness/duration are null for attempts that never started. */
-static void result_put_times(result_buf *b, const result_rec *r)
+static void result_put_times(strbuf *b, const result_rec *r)
 {
     result_put_time(b, "scheduled", r->due_ms * CLOCK_NS_PER_MS);
     if (r->started_ns) {
@@ -182,8 +135,8 @@ static void result_put_times(result_buf *b, const result_rec *r)
 
 int result_encode(const result_rec *r, char **out, size_t *len)
 {
-    result_buf b = {0};
-    result_add(&b, "{", 1);
+    strbuf b = {0};
+    strbuf_add(&b, "{", 1);
     result_put_str(&b, "id", r->id);
     result_put_str(&b, "schedule", r->schedule);
     result_put_int(&b, "index", r->index);
@@ -197,12 +150,7 @@ int result_encode(const result_rec *r, char **out, size_t *len)
     result_put_times(&b, r);
     result_put_str(&b, "worker", r->worker);
     result_put_response(&b, r);
-    result_add(&b, "}", 1);
-    if (b.failed) {
-        free(b.p);
-        return ERR_NOMEM;
-    }
-    *out = b.p;
-    *len = b.len;
-    return ERR_OK;
+    strbuf_add(&b, "}", 1);
+    *out = strbuf_take(&b, len);
+    return *out ? ERR_OK : ERR_NOMEM;
 }
