@@ -54,6 +54,7 @@ static void consume_connect(consumer *c)
     }
     c->m = m;
     c->failures = 0;
+    pool_set_generation(c->pool, mq_generation(m));
     metrics_set(c->wm ? c->wm->connected : NULL, 1);
     c->next_url = idx;
     log_notice("consuming %s from %s (connection generation %" PRIu64 ", prefetch %u)",
@@ -67,6 +68,7 @@ static void consume_lost(consumer *c, const char *why)
     size_t lost = 0;
     mq *gone = c->m;
     c->m = NULL; /* first: copies parked behind the dropped settles must not be acked on it */
+    pool_set_generation(c->pool, 0);
     for (settle *s = pending_take_all(&c->pend); s;) {
         settle *next = s->next;
         acker_done(c, s, false);

@@ -32,10 +32,11 @@ typedef struct exec_shared {
     size_t capture_cap;       /* response / output bytes kept per job */
     const char *const *allow; /* programs command jobs may run */
     size_t nallow;
-    httpcall_limits limits;    /* per multi handle */
-    size_t fd_budget;          /* running transfers allowed at once, from RLIMIT_NOFILE */
-    atomic_size_t running;     /* transfers and commands running, all executors */
-    atomic_llong fd_warned_ns; /* last "near the descriptor budget" warning (monotonic) */
+    httpcall_limits limits;        /* per multi handle */
+    size_t fd_budget;              /* running transfers allowed at once, from RLIMIT_NOFILE */
+    atomic_size_t running;         /* transfers and commands running, all executors */
+    atomic_uint_fast64_t conn_gen; /* the I/O thread's connection generation; 0 while down */
+    atomic_llong fd_warned_ns;     /* last "near the descriptor budget" warning (monotonic) */
 } exec_shared;
 
 typedef struct executor {

@@ -90,6 +90,11 @@ void pool_dispatch(pool *p, task *t)
     executor_push(&p->ex[best], t);
 }
 
+void pool_set_generation(pool *p, uint64_t gen)
+{
+    atomic_store(&p->sh.conn_gen, gen);
+}
+
 size_t pool_load(pool *p)
 {
     size_t n = hold_count(p->sh.hold);

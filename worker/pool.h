@@ -38,6 +38,10 @@ int pool_new(const pool_opts *o, pool **out);
 int pool_start(pool *p);
 /* Give a task (ownership moves) to the least-loaded executor. Thread-safe. */
 void pool_dispatch(pool *p, task *t);
+/* The I/O thread's current connection generation (0 while disconnected). A task delivered on
+ * another generation is not started: its connection is gone, so it could never be acked and
+ * the broker has already handed it out again. Thread-safe. */
+void pool_set_generation(pool *p, uint64_t gen);
 /* Tasks in the pool now: queued, running or held. Thread-safe. */
 size_t pool_load(pool *p);
 /* Stop: abort = drop every unsettled task now; otherwise wait for executors to run dry (the

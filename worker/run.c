@@ -230,6 +230,16 @@ static void run_start_cmd(executor *ex, task *t)
 
 void run_start(executor *ex, task *t)
 {
+    if (t->d.gen != atomic_load(&ex->sh->conn_gen)) {
+        /* Delivered on a connection that is gone (say the worker was frozen past the
+         * heartbeat): the broker has handed the job out again, and this copy could never be
+         * acked, so running it would only be an extra run under the same key. */
+        outcome stale = {OUTCOME_ACK, 0, "stale", ""};
+        log_msg(LOG_INFO, t->j.id, "not started: delivered on a lost connection (redelivered)");
+        t->end_ns = clock_real_ns();
+        run_settle(ex, t, &stale);
+        return;
+    }
     outcome o;
     outcome_start(t->j.attempt, t->j.due_ms, t->j.max_lateness_ms, run_now_ms(), &o);
     if (o.action == OUTCOME_MISSED) {

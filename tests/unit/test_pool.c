@@ -93,6 +93,7 @@ static int setup(void **state)
     assert_int_equal(inflight_new(64, &f->inf), ERR_OK);
     pool_opts o = {2, 200, 200, 1024, NULL, 0, &f->env, f->q, f->rec, f->inf, NULL};
     assert_int_equal(pool_new(&o, &f->p), ERR_OK);
+    pool_set_generation(f->p, 1); /* as the I/O thread does once connected: make_task's gen */
     assert_int_equal(pool_start(f->p), ERR_OK);
     *state = f;
     return 0;
@@ -170,6 +171,29 @@ static void free_list(settle *s)
 static int64_t now_ms(void)
 {
     return clock_real_ns() / CLOCK_NS_PER_MS;
+}
+
+/* A delivery from a connection the I/O thread no longer has is settled without running: the
+ * broker has handed it out again, and this copy could never be acked. */
+static void test_stale_generation_not_started(void **state)
+{
+    fix *f = *state;
+    stamp_ns = 0;
+    pool_set_generation(f->p, 2); /* reconnected: deliveries of generation 1 are stale */
+    pool_dispatch(f->p, make_task(f, "/stamp", now_ms(), 1, 0));
+    settle *s = collect(f, 1, 5000);
+    assert_int_equal(s->action, OUTCOME_ACK);
+    assert_string_equal(s->label, "stale");
+    assert_int_equal(s->status, 0);
+    usleep(200 * 1000);
+    assert_int_equal(stamp_ns, 0); /* the target never saw it */
+    free_list(s);
+    pool_set_generation(f->p, 1);
+    pool_dispatch(f->p, make_task(f, "/stamp", now_ms(), 1, 1));
+    s = collect(f, 1, 5000);
+    assert_string_equal(s->label, "ok");
+    assert_true(stamp_ns > 0);
+    free_list(s);
 }
 
 /* 60 jobs of 300 ms on two threads finish together, then the pool drains and stops. */
@@ -341,6 +365,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_start_and_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_generation_not_started, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_until_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skew_and_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_settle, setup, teardown),
