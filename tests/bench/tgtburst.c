@@ -3,7 +3,8 @@
  * prints when its writes began and ended. The target stamps each request when it reads it, so
  * the spread of those stamps past T is what the target itself adds to any lateness measured
  * through it: with every connection already open and every request written within a few ms,
- * what is left is the target's one thread reading and recording N requests. */
+ * what is left is the target's thread(s) (salvo-target --threads) reading and recording N
+ * requests. */
 #include "clock.h"
 
 #include <arpa/inet.h>

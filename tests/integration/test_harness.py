@@ -245,6 +245,25 @@ def test_target_concurrent_connections():
         assert len({r["idem"] for r in recs}) == CONCURRENT
 
 
+def test_target_threads_share_port_plan_and_records():
+    """--threads 3: one port, the plan counted across threads, every request recorded once."""
+    t = Target(S.work.path, status_plan=PLAN, threads=3)
+    assert len(os.listdir(f"/proc/{t.proc.pid}/task")) == 3
+    n = 300
+    _, _, statuses = asyncio.run(_concurrent(t.port, n))
+    assert statuses == [200] * n
+    # New connections spread over the threads by address hash; the per-key plan is shared.
+    assert [fetch(t.url("/flaky"), "POST", {"Idempotency-Key": "tk"})[0] for _ in range(4)] == \
+        [500, 200, 200, 200]
+    st = t.stats()
+    assert st["requests"] == n + 4 and st["max_open"] >= n and st["accept_dropped"] == 0, st
+    recs = t.wait_count(n + 4)
+    assert len({r["idem"] for r in recs[:n + 4]}) == n + 1
+    assert len({r["conn"] for r in recs}) == n + 4  # connection numbers unique over threads
+    t.stop()  # fails unless the exit status is 0
+    assert len(t.records()) == n + 4
+
+
 def test_target_sigterm_flushes_records():
     t = Target(S.work.path)
     for i in range(20):
@@ -317,6 +336,7 @@ def main():
                  test_target_keep_alive,
                  test_target_rejects_malformed_requests,
                  test_target_concurrent_connections,
+                 test_target_threads_share_port_plan_and_records,
                  test_target_sigterm_flushes_records,
                  test_missing_pieces_fail_loudly,
                  test_broker_restart_keeps_ports_and_data,

@@ -286,11 +286,12 @@ def _http(method, url, body=None, headers=None, timeout=10.0):
 class Target:
     """The recording HTTP target on 127.0.0.1 (see tests/target/tgt_record.h for the records).
 
-    status_plan / path_delay use salvo-target's syntax, e.g. "/flaky=500,200;default=200"."""
+    status_plan / path_delay use salvo-target's syntax, e.g. "/flaky=500,200;default=200".
+    threads > 1 serves on that many threads (salvo-target --threads)."""
 
     _count = 0
 
-    def __init__(self, tmpdir, delay_ms=0, status_plan=None, path_delay=None, port=0):
+    def __init__(self, tmpdir, delay_ms=0, status_plan=None, path_delay=None, port=0, threads=1):
         Target._count += 1
         n = Target._count
         self.record_path = os.path.join(tmpdir, f"target-{n}.jsonl")
@@ -300,6 +301,8 @@ class Target:
             argv += ["--status-plan", status_plan]
         if path_delay:
             argv += ["--path-delay", path_delay]
+        if threads > 1:
+            argv += ["--threads", threads]
         self.proc = Proc(argv, os.path.join(tmpdir, f"target-{n}.log"), name=f"salvo-target-{n}")
         self.port = int(self.proc.wait_log(r"listening (\d+)", timeout=10).group(1))
         _register(self)

@@ -14,7 +14,8 @@
 static void salvo_target_usage(FILE *to)
 {
     fputs("usage: salvo-target [--port P] [--bind ADDR] [--record FILE] [--delay-ms N]\n"
-          "                    [--status-plan SPEC] [--path-delay SPEC] [--log-level L]\n"
+          "                    [--status-plan SPEC] [--path-delay SPEC] [--threads N]\n"
+          "                    [--log-level L]\n"
           "  --port P            listen port; 0 (default) picks one. Prints \"listening P\".\n"
           "  --bind ADDR         IPv4 address to listen on (default 127.0.0.1)\n"
           "  --record FILE       append one JSON line per request (default: record nothing)\n"
@@ -23,6 +24,9 @@ static void salvo_target_usage(FILE *to)
           "                      statuses per path in order per Idempotency-Key; '*' repeats\n"
           "                      the last; past the list, and on other paths, the default\n"
           "  --path-delay SPEC   e.g. '/slow=5000;/fast=0': per-path hold in ms\n"
+          "  --threads N         serving threads (default 1, at most 64), each accepting and\n"
+          "                      stamping its share of the connections (SO_REUSEPORT): a burst\n"
+          "                      is read on several cores instead of one\n"
           "  GET /__stats answers counts as JSON and is not recorded.\n"
           "  SIGTERM/SIGINT: flush the records and exit 0.\n",
           to);
@@ -62,6 +66,9 @@ static void salvo_target_apply(int c, tgt_config *cfg, log_level *level)
     case 'D':
         cfg->path_delay = optarg;
         break;
+    case 't':
+        cfg->threads = (int)salvo_target_num("--threads", optarg, 64);
+        break;
     case 'l':
         if (log_level_parse(optarg, level) == ERR_OK)
             break;
@@ -85,6 +92,7 @@ static void salvo_target_options(int argc, char **argv, tgt_config *cfg, log_lev
         {"delay-ms", required_argument, NULL, 'd'},
         {"status-plan", required_argument, NULL, 's'},
         {"path-delay", required_argument, NULL, 'D'},
+        {"threads", required_argument, NULL, 't'},
         {"log-level", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int tgt_listen_open(const char *addr, int port, int backlog, int *fd, int *port_out)
+int tgt_listen_open(const char *addr, int port, int backlog, int reuseport, int *fd, int *port_out)
 {
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -27,6 +27,8 @@ int tgt_listen_open(const char *addr, int port, int backlog, int *fd, int *port_
     /* A restarted target must get its port back while old connections sit in TIME_WAIT. */
     int one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuseport && setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        goto fail;
     if (bind(s, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(s, backlog) != 0)
         goto fail;
     socklen_t len = sizeof sa;

@@ -1,4 +1,5 @@
-/* tgt_server: the recording target's epoll loop (single thread, non-blocking, level-triggered). */
+/* tgt_server: the recording target's epoll loops (one per thread, non-blocking, level-triggered),
+ * each with its own SO_REUSEPORT listener, connections and reply timers. */
 /* accept4 is a GNU extension: it saves two fcntl calls per connection under a burst. */
 #define _GNU_SOURCE
 #include "tgt_server.h"
@@ -11,12 +12,14 @@
 #include "tgt_listen.h"
 #include "tgt_plan.h"
 #include "tgt_record.h"
+#include "tgt_shared.h"
 #include "tgt_timer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,22 +34,22 @@
 /* An input buffer may hold a whole request plus the start of a pipelined next one. */
 #define TGT_SERVER_MAX_IN (TGT_HTTP_MAX_HEAD + TGT_HTTP_MAX_BODY + 4096)
 
+/* Serving threads at most: one per core is the point; more only adds contention. */
+#define TGT_SERVER_THREADS_MAX 64
+
+/* One serving thread's state. */
 typedef struct tgt_server {
+    tgt_shared *sh;
     int ep;
     int lfd;
-    int sigfd;
-    int spare_fd; /* kept open so a descriptor can be freed to shed a connection at EMFILE */
-    int stop;
+    int sigfd;        /* the first thread only; -1 on the others */
+    int spare_fd;     /* kept open so a descriptor can be freed to shed a connection at EMFILE */
+    int rc;           /* the loop's result */
     int64_t batch_ns; /* realtime stamp taken when epoll_wait returned */
-    int64_t last_flush_ns;
     tgt_conn_table conns;
     tgt_timer timers;
-    tgt_plan *plan;
-    tgt_record *rec;
-    uint64_t requests;
-    uint64_t parse_errors;
-    uint64_t accept_dropped;
-    uint64_t held_now;
+    pthread_t thread;
+    int started;
 } tgt_server;
 
 static void tgt_server_send(tgt_server *s, tgt_conn *c);
@@ -54,8 +57,9 @@ static void tgt_server_send(tgt_server *s, tgt_conn *c);
 static void tgt_server_close(tgt_server *s, tgt_conn *c)
 {
     if (c->held)
-        s->held_now--;
+        atomic_fetch_sub(&s->sh->held_now, 1);
     tgt_conn_close(&s->conns, c);
+    tgt_shared_conn_closed(s->sh);
 }
 
 static void tgt_server_want_out(tgt_server *s, tgt_conn *c, int on)
@@ -84,16 +88,19 @@ static void tgt_server_reply(tgt_conn *c, int status, const char *body)
 static void tgt_server_stats(tgt_server *s, tgt_conn *c)
 {
     char body[512];
-    tgt_record_flush(s->rec);
-    s->last_flush_ns = clock_mono_ns();
+    tgt_shared *sh = s->sh;
+    tgt_shared_flush(sh, 1, 0);
     snprintf(body, sizeof body,
              "{\"requests\":%llu,\"connections_open\":%llu,\"connections_total\":%llu,"
              "\"max_open\":%llu,\"accept_dropped\":%llu,\"parse_errors\":%llu,"
              "\"held\":%llu,\"keys\":%zu}\n",
-             (unsigned long long)s->requests, (unsigned long long)s->conns.open,
-             (unsigned long long)s->conns.opened, (unsigned long long)s->conns.max_open,
-             (unsigned long long)s->accept_dropped, (unsigned long long)s->parse_errors,
-             (unsigned long long)s->held_now, tgt_plan_keys(s->plan));
+             (unsigned long long)atomic_load(&sh->requests),
+             (unsigned long long)atomic_load(&sh->conns_open),
+             (unsigned long long)atomic_load(&sh->conns_opened),
+             (unsigned long long)atomic_load(&sh->conns_max_open),
+             (unsigned long long)atomic_load(&sh->accept_dropped),
+             (unsigned long long)atomic_load(&sh->parse_errors),
+             (unsigned long long)atomic_load(&sh->held_now), tgt_shared_keys(sh));
     tgt_server_reply(c, 200, body);
 }
 
@@ -102,16 +109,11 @@ static void tgt_server_answer(tgt_server *s, tgt_conn *c, const tgt_http_req *re
 {
     tgt_span idem = tgt_http_header(req, "idempotency-key");
     tgt_plan_answer a;
-    tgt_plan_next(s->plan, req->path.p, req->path.n, idem.p ? idem.p : "", idem.n, &a);
-    tgt_record_entry e = {.t_ns = c->start_ns,
-                          .conn_id = c->id,
-                          .req = req,
-                          .body = c->in + req->head_len,
-                          .status = a.status,
-                          .seen = a.seen};
-    if (tgt_record_add(s->rec, &e) != ERR_OK)
+    tgt_record_entry e = {
+        .t_ns = c->start_ns, .conn_id = c->id, .req = req, .body = c->in + req->head_len};
+    if (tgt_shared_answer(s->sh, req->path.p, req->path.n, idem.p ? idem.p : "", idem.n, &e, &a) !=
+        ERR_OK)
         log_warn("record file: write failed: a record was lost");
-    s->requests++;
     char body[64];
     snprintf(body, sizeof body, "{\"status\":%d,\"seen\":%u}\n", a.status, a.seen);
     tgt_server_reply(c, a.status, body);
@@ -120,7 +122,7 @@ static void tgt_server_answer(tgt_server *s, tgt_conn *c, const tgt_http_req *re
     tgt_timer_entry t = {clock_mono_ns() + a.delay_ms * CLOCK_NS_PER_MS, c->fd, c->gen};
     if (tgt_timer_push(&s->timers, t) == ERR_OK) {
         c->held = 1;
-        s->held_now++;
+        atomic_fetch_add(&s->sh->held_now, 1);
     }
 }
 
@@ -136,7 +138,7 @@ static int tgt_server_take(tgt_server *s, tgt_conn *c)
         return 0;
     c->busy = 1;
     if (rc != ERR_OK) {
-        s->parse_errors++;
+        atomic_fetch_add(&s->sh->parse_errors, 1);
         c->close_after = 1;
         c->consumed = c->in_len;
         tgt_server_reply(c, req.error_status, "{\"error\":\"bad request\"}\n");
@@ -227,9 +229,10 @@ static void tgt_server_shed(tgt_server *s)
     int fd = accept(s->lfd, NULL, NULL);
     if (fd >= 0) {
         close(fd);
-        if (s->accept_dropped++ % 1000 == 0)
+        uint64_t dropped = atomic_fetch_add(&s->sh->accept_dropped, 1) + 1;
+        if (dropped % 1000 == 1)
             log_warn("descriptor limit reached: dropped a connection (%llu so far)",
-                     (unsigned long long)s->accept_dropped);
+                     (unsigned long long)dropped);
     }
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
@@ -249,6 +252,8 @@ static void tgt_server_accept(tgt_server *s)
             return; /* EAGAIN: drained */
         }
         tgt_conn *c = tgt_conn_open(&s->conns, fd);
+        if (c)
+            c->id = tgt_shared_conn_opened(s->sh);
         struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
         if (c && epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) != 0)
             tgt_server_close(s, c);
@@ -264,7 +269,7 @@ static void tgt_server_fire_timers(tgt_server *s)
         if (!c || c->gen != t.gen || !c->held)
             continue; /* the connection closed while its reply was held */
         c->held = 0;
-        s->held_now--;
+        atomic_fetch_sub(&s->sh->held_now, 1);
         tgt_server_send(s, c);
         if (c->fd >= 0)
             tgt_server_serve(s, c);
@@ -279,8 +284,9 @@ static int tgt_server_timeout(tgt_server *s)
     tgt_timer_entry t;
     if (tgt_timer_peek(&s->timers, &t))
         wake = t.due_ns;
-    if (tgt_record_pending(s->rec) > 0 && s->last_flush_ns + TGT_SERVER_FLUSH_NS < wake)
-        wake = s->last_flush_ns + TGT_SERVER_FLUSH_NS;
+    int64_t flush = tgt_shared_flush_due(s->sh, TGT_SERVER_FLUSH_NS);
+    if (flush < wake)
+        wake = flush;
     if (wake == INT64_MAX)
         return -1;
     if (wake <= now)
@@ -290,12 +296,8 @@ static int tgt_server_timeout(tgt_server *s)
 
 static void tgt_server_maybe_flush(tgt_server *s)
 {
-    int64_t now = clock_mono_ns();
-    if (now - s->last_flush_ns < TGT_SERVER_FLUSH_NS)
-        return;
-    if (tgt_record_pending(s->rec) > 0 && tgt_record_flush(s->rec) != ERR_OK)
+    if (tgt_shared_flush(s->sh, 0, TGT_SERVER_FLUSH_NS) != ERR_OK)
         log_warn("record file: write failed: %d (will retry)", errno);
-    s->last_flush_ns = now;
 }
 
 static void tgt_server_event(tgt_server *s, const struct epoll_event *ev)
@@ -308,9 +310,11 @@ static void tgt_server_event(tgt_server *s, const struct epoll_event *ev)
         struct signalfd_siginfo si;
         if (read(s->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
             log_notice("signal %u: flushing records and exiting", si.ssi_signo);
-        s->stop = 1;
+        tgt_shared_stop(s->sh);
         return;
     }
+    if (ev->data.fd == s->sh->stopfd)
+        return; /* the loop reads the stop flag */
     tgt_conn *c = tgt_conn_get(&s->conns, ev->data.fd);
     if (!c)
         return;
@@ -326,11 +330,12 @@ static void tgt_server_event(tgt_server *s, const struct epoll_event *ev)
 static int tgt_server_loop(tgt_server *s)
 {
     struct epoll_event evs[TGT_SERVER_EVENTS];
-    while (!s->stop) {
+    while (!atomic_load(&s->sh->stop)) {
         int n = epoll_wait(s->ep, evs, TGT_SERVER_EVENTS, tgt_server_timeout(s));
         s->batch_ns = clock_real_ns();
         if (n < 0 && errno != EINTR) {
             log_err("epoll_wait failed: errno %d", errno);
+            tgt_shared_stop(s->sh);
             return ERR_IO;
         }
         for (int i = 0; i < n; i++)
@@ -361,73 +366,133 @@ static int tgt_server_watch(tgt_server *s, int fd)
     return epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? ERR_OK : ERR_IO;
 }
 
-/* Plan, record file, connection table, epoll set, signals and listener, in that order. */
-static int tgt_server_setup(tgt_server *s, const tgt_config *cfg)
+/* Epoll set, spare descriptor, connection table and listener of one thread. Every thread binds
+ * the same port with SO_REUSEPORT, so the kernel spreads connections over them by address hash
+ * and each thread accepts, reads and stamps its own share. */
+static int tgt_server_thread_setup(tgt_server *s, const tgt_config *cfg, int *port, int reuse)
 {
-    char msg[256];
-    int rc =
-        tgt_plan_new(cfg->status_plan, cfg->path_delay, cfg->delay_ms, &s->plan, msg, sizeof msg);
-    if (rc != ERR_OK) {
-        log_err("bad --status-plan/--path-delay: %s", msg);
-        return rc == ERR_PARSE ? ERR_INVAL : rc;
-    }
-    rc = tgt_record_open(cfg->record_path, &s->rec);
-    if (rc != ERR_OK) {
-        log_err("cannot open record file %s: errno %d", cfg->record_path, errno);
-        return rc;
-    }
     struct rlimit rl;
     size_t nslots = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                         ? (size_t)rl.rlim_cur
                         : 65536;
-    rc = tgt_conn_table_init(&s->conns, nslots);
+    int rc = tgt_conn_table_init(&s->conns, nslots);
     if (rc != ERR_OK)
         return rc;
     s->ep = epoll_create1(EPOLL_CLOEXEC);
-    s->sigfd = tgt_server_signals();
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (s->ep < 0 || s->sigfd < 0 || tgt_server_watch(s, s->sigfd) != ERR_OK) {
-        log_err("epoll/signalfd setup failed: errno %d", errno);
+    if (s->ep < 0 || tgt_server_watch(s, s->sh->stopfd) != ERR_OK ||
+        (s->sigfd >= 0 && tgt_server_watch(s, s->sigfd) != ERR_OK)) {
+        log_err("epoll setup failed: errno %d", errno);
         return ERR_IO;
     }
-    int port = 0;
-    rc = tgt_listen_open(cfg->bind, cfg->port, TGT_SERVER_BACKLOG, &s->lfd, &port);
+    rc = tgt_listen_open(cfg->bind, *port, TGT_SERVER_BACKLOG, reuse, &s->lfd, port);
     if (rc != ERR_OK)
         return rc;
-    if (tgt_server_watch(s, s->lfd) != ERR_OK)
-        return ERR_IO;
-    printf("listening %d\n", port);
-    fflush(stdout);
-    return ERR_OK;
+    return tgt_server_watch(s, s->lfd);
 }
 
-static void tgt_server_teardown(tgt_server *s)
+static void tgt_server_thread_teardown(tgt_server *s)
 {
     tgt_conn_table_fini(&s->conns);
     tgt_timer_fini(&s->timers);
-    if (tgt_record_close(s->rec) != ERR_OK)
-        log_err("record file: final flush failed: errno %d", errno);
-    tgt_plan_free(s->plan);
     int fds[] = {s->lfd, s->sigfd, s->spare_fd, s->ep};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
         if (fds[i] >= 0)
             close(fds[i]);
 }
 
+/* Plan and record file, shared by every thread. */
+static int tgt_server_shared_setup(tgt_shared *sh, const tgt_config *cfg)
+{
+    char msg[256];
+    tgt_plan *plan = NULL;
+    tgt_record *rec = NULL;
+    int rc = tgt_plan_new(cfg->status_plan, cfg->path_delay, cfg->delay_ms, &plan, msg, sizeof msg);
+    if (rc != ERR_OK) {
+        log_err("bad --status-plan/--path-delay: %s", msg);
+        return rc == ERR_PARSE ? ERR_INVAL : rc;
+    }
+    rc = tgt_record_open(cfg->record_path, &rec);
+    if (rc != ERR_OK) {
+        log_err("cannot open record file %s: errno %d", cfg->record_path, errno);
+        tgt_plan_free(plan);
+        return rc;
+    }
+    rc = tgt_shared_init(sh, plan, rec);
+    if (rc != ERR_OK) {
+        tgt_record_close(rec);
+        tgt_plan_free(plan);
+    }
+    return rc;
+}
+
+static void *tgt_server_thread_main(void *arg)
+{
+    tgt_server *s = arg;
+    s->rc = tgt_server_loop(s);
+    return NULL;
+}
+
+/* Set up every thread's server (the first one also watches signals), then start all but the
+ * first, which runs on the caller. */
+static int tgt_server_start(tgt_server *sv, int n, const tgt_config *cfg)
+{
+    int port = cfg->port;
+    for (int i = 0; i < n; i++) {
+        tgt_server *s = &sv[i];
+        if (i == 0) {
+            s->sigfd = tgt_server_signals();
+            if (s->sigfd < 0)
+                return ERR_IO;
+        }
+        int rc = tgt_server_thread_setup(s, cfg, &port, n > 1);
+        if (rc != ERR_OK)
+            return rc;
+    }
+    printf("listening %d\n", port);
+    fflush(stdout);
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&sv[i].thread, NULL, tgt_server_thread_main, &sv[i]) != 0)
+            return ERR_NOMEM;
+        sv[i].started = 1;
+    }
+    return ERR_OK;
+}
+
 int tgt_server_run(const tgt_config *cfg)
 {
-    tgt_server s;
-    memset(&s, 0, sizeof s);
-    s.ep = s.lfd = s.sigfd = s.spare_fd = -1;
-    tgt_timer_init(&s.timers);
-    s.last_flush_ns = clock_mono_ns();
-    int rc = tgt_server_setup(&s, cfg);
+    int n = cfg->threads < 1                        ? 1
+            : cfg->threads > TGT_SERVER_THREADS_MAX ? TGT_SERVER_THREADS_MAX
+                                                    : cfg->threads;
+    tgt_server sv[TGT_SERVER_THREADS_MAX];
+    memset(sv, 0, sizeof sv);
+    tgt_shared sh;
+    int rc = tgt_server_shared_setup(&sh, cfg);
+    if (rc != ERR_OK)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        sv[i].sh = &sh;
+        sv[i].ep = sv[i].lfd = sv[i].sigfd = sv[i].spare_fd = -1;
+        tgt_timer_init(&sv[i].timers);
+    }
+    rc = tgt_server_start(sv, n, cfg);
     if (rc == ERR_OK)
-        rc = tgt_server_loop(&s);
+        rc = tgt_server_loop(&sv[0]);
+    tgt_shared_stop(&sh);
+    for (int i = 1; i < n; i++) {
+        if (sv[i].started)
+            pthread_join(sv[i].thread, NULL);
+        if (rc == ERR_OK)
+            rc = sv[i].rc;
+    }
     if (rc == ERR_OK)
-        log_notice("served %llu requests on %llu connections (at most %llu open)",
-                   (unsigned long long)s.requests, (unsigned long long)s.conns.opened,
-                   (unsigned long long)s.conns.max_open);
-    tgt_server_teardown(&s);
+        log_notice("served %llu requests on %llu connections (at most %llu open) with %d threads",
+                   (unsigned long long)atomic_load(&sh.requests),
+                   (unsigned long long)atomic_load(&sh.conns_opened),
+                   (unsigned long long)atomic_load(&sh.conns_max_open), n);
+    for (int i = 0; i < n; i++)
+        tgt_server_thread_teardown(&sv[i]);
+    if (tgt_shared_fini(&sh) != ERR_OK)
+        log_err("record file: final flush failed: errno %d", errno);
     return rc;
 }

@@ -1,5 +1,6 @@
-/* tgt_server: the recording target's single-threaded epoll loop: accept, read and stamp, parse,
- * decide the answer from the plan, record, hold the reply if asked, write it, keep alive. */
+/* tgt_server: the recording target's epoll loops (one thread by default, more with --threads):
+ * accept, read and stamp, parse, decide the answer from the plan, record, hold the reply if
+ * asked, write it, keep alive. */
 #ifndef SALVO_TGT_SERVER_H
 #define SALVO_TGT_SERVER_H
 
@@ -19,12 +20,14 @@ typedef struct tgt_config {
     int64_t delay_ms;        /* hold every reply this long unless path_delay says otherwise */
     const char *status_plan; /* see tgt_plan_new; NULL: always 200 */
     const char *path_delay;  /* see tgt_plan_new; NULL: delay_ms everywhere */
+    int threads;             /* serving threads, each with its own SO_REUSEPORT listener; 0: 1 */
 } tgt_config;
 
 /* Listen, print "listening PORT\n" on stdout (flushed), and serve until SIGTERM or SIGINT, then
  * flush the records and return ERR_OK. SIGTERM/SIGINT are blocked and read through a signalfd;
  * SIGPIPE is ignored. Returns ERR_INVAL for a bad plan or address (logged), ERR_IO when the
- * socket, epoll or record file cannot be set up, ERR_NOMEM. Blocks; call from one thread. */
+ * socket, epoll or record file cannot be set up, ERR_NOMEM. Blocks; the caller's thread serves
+ * too. */
 int tgt_server_run(const tgt_config *cfg);
 
 #endif
