@@ -4,6 +4,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "redact.h"
 #include "topology.h"
 
 #include <amqp_ssl_socket.h>
@@ -32,19 +33,6 @@ void mq_global_init(void)
     signal(SIGPIPE, SIG_IGN);
     amqp_set_initialize_ssl_library(1);
     amqp_initialize_ssl_library();
-}
-
-void mq_redact_url(const char *url, char *buf, size_t cap)
-{
-    const char *scheme = strstr(url, "://");
-    const char *auth = scheme ? scheme + 3 : url;
-    const char *at = strchr(auth, '@');
-    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon) {
-        snprintf(buf, cap, "%s", url);
-        return;
-    }
-    snprintf(buf, cap, "%.*s***%s", (int)(colon + 1 - url), url, at);
 }
 
 int mq_fail_reply(mq *m, amqp_rpc_reply_t r, const char *what, char *err, size_t cap)
@@ -86,10 +74,20 @@ static amqp_socket_t *mq_socket_new(mq *m, const struct amqp_connection_info *ci
         snprintf(err, cap, "cannot create TLS socket");
         return NULL;
     }
-    /* Peer and hostname verification stay on (0.11's defaults); only the versions change. */
-    amqp_ssl_socket_set_ssl_versions(s, AMQP_TLSv1_2, AMQP_TLSvLATEST);
+    /* Peer and hostname verification are 0.11's defaults; set anyway, so a library default that
+     * changes can never turn them off. TLS 1.0 and 1.1 are refused. */
+    amqp_ssl_socket_set_verify_peer(s, 1);
+    amqp_ssl_socket_set_verify_hostname(s, 1);
+    if (amqp_ssl_socket_set_ssl_versions(s, AMQP_TLSv1_2, AMQP_TLSvLATEST) != AMQP_STATUS_OK) {
+        snprintf(err, cap, "cannot restrict TLS to 1.2 and later");
+        return NULL;
+    }
     if (o->tls_ca && amqp_ssl_socket_set_cacert(s, o->tls_ca) != AMQP_STATUS_OK) {
         snprintf(err, cap, "cannot load CA file %s", o->tls_ca);
+        return NULL;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        snprintf(err, cap, "a client certificate needs its key and a key its certificate");
         return NULL;
     }
     if (o->tls_cert && o->tls_key &&
@@ -248,7 +246,7 @@ int mq_connect(const mq_opts *o, size_t *next_url, mq **out, char *err, size_t c
             return ERR_OK;
         }
         char red[256];
-        mq_redact_url(urls[idx], red, sizeof red);
+        redact_url(urls[idx], red, sizeof red);
         snprintf(err, cap, "%s: %s", red, one);
         mq_destroy_conn(m);
     }

@@ -157,7 +157,4 @@ int64_t mq_delivery_header_int(const mq_delivery *d, const char *key, int64_t de
  * 30 s, with full jitter in [d/2, d]. Thread-safe. */
 int mq_backoff_ms(unsigned n);
 
-/* Copy url into buf with any password replaced by "***". */
-void mq_redact_url(const char *url, char *buf, size_t cap);
-
 #endif

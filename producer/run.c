@@ -12,6 +12,7 @@
 #include "fireplan.h"
 #include "log.h"
 #include "publish.h"
+#include "redact.h"
 #include "runopts.h"
 
 #include <stdio.h>
@@ -277,6 +278,7 @@ int producer_run(int argc, char **argv)
         return code;
     }
     log_init((log_level)c->o.log_level, (log_format)c->o.log_format, "producer");
+    redact_warn_argv(argc, argv, "amqp-url", "SALVO_AMQP_URL");
     mq_global_init();
     /* Signals are taken over before the (possibly long) load, so an early SIGHUP is a reload
      * request, not the default "terminate". */

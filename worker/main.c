@@ -10,6 +10,7 @@
 #include "outq.h"
 #include "pool.h"
 #include "recent.h"
+#include "redact.h"
 #include "settle.h"
 #include "topology.h"
 #include "wmetrics.h"
@@ -266,6 +267,7 @@ static int cmd_run(int argc, char **argv)
         c.threads = cores > 0 ? cores : 1;
     }
     log_init((log_level)c.level, (log_format)c.format, "worker");
+    redact_warn_argv(argc, argv, "amqp-url", "SALVO_AMQP_URL");
     char *allow_buf = c.allow ? strdup(c.allow) : NULL;
     const char *allow[ALLOW_MAX];
     size_t nallow = split_allow(allow_buf, allow);
