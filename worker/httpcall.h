@@ -1,16 +1,19 @@
-/* httpcall: the worker's one wrapper around libcurl (the only file that includes <curl/curl.h>).
+/* httpcall: the worker's one wrapper around libcurl (httpcall.c and httpcall_multi.c, through
+ * httpcall_internal.h, are the only files that include <curl/curl.h>).
  *
  * Design: each executor thread owns one httpcall_multi (a curl multi handle) and drives many
  * concurrent transfers on it, so in-flight HTTP jobs are not bounded by the thread count. One
  * httpcall is one transfer built from one job: method, URL, headers, body, timeouts, the salvo
  * headers (Idempotency-Key, X-Salvo-Scheduled-At, X-Salvo-Attempt), http/https only, TLS
- * verification always on, redirects only when the job asks. Its result says how it ended in
+ * verification always on, redirects only when the job asks, every connection checked against
+ * the target policy (netguard.h). Its result says how it ended in
  * salvo's terms. Neither object may be used by two threads at once, except
  * httpcall_multi_wakeup, which any thread may call. */
 #ifndef SALVO_HTTPCALL_H
 #define SALVO_HTTPCALL_H
 
 #include "job.h"
+#include "netguard.h"
 
 #include <poll.h>
 #include <stdbool.h>
@@ -49,6 +52,14 @@ typedef struct httpcall_limits {
 int httpcall_global_init(void);
 void httpcall_global_fini(void);
 
+/* The target policy every transfer built afterwards follows: guard (host allow-list and refused
+ * addresses; NULL = the default address policy, any host) and ca_file (PEM bundle to verify
+ * https targets with instead of the system store; NULL = system store). Both are borrowed and
+ * must outlive every call. A refused target ends the transfer as HTTPCALL_INVALID before any
+ * connection is made, with an error starting "target refused: ". Call from main before any
+ * thread starts; not thread-safe. */
+void httpcall_set_policy(const netguard *guard, const char *ca_file);
+
 /* Per-thread reuse of libcurl easy handles: a thread that builds and frees many calls (an
  * executor) calls httpcall_thread_init once, and httpcall_thread_fini before it ends, which
  * frees what it kept. Other threads simply allocate and free. */
@@ -75,7 +86,8 @@ size_t httpcall_multi_active(const httpcall_multi *m);
 
 /* Build a transfer for j (kind JOB_HTTP, templates already expanded). j is borrowed and must
  * outlive the call (the body is sent from it). capture_cap bounds the kept response body.
- * ERR_OK, ERR_NOMEM, or ERR_INVAL with reason (e.g. a header holding a line break). */
+ * ERR_OK, ERR_NOMEM, or ERR_INVAL with reason (e.g. a header holding a line break, or "target
+ * refused: ..." for a host outside the allow-list or a refused address literal). */
 int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason, size_t cap);
 /* Precise mode: open the TCP connection now (the URL's host must be a numeric address; otherwise
  * nothing happens), so that at the due instant the request goes out over an established

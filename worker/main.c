@@ -38,6 +38,8 @@
 
 typedef struct run_cfg {
     const char *urls, *tls_ca, *tls_cert, *tls_key, *allow, *metrics_addr;
+    const char *allow_hosts, *http_ca;
+    bool allow_link_local;
     int64_t threads, max_inflight, heartbeat, capture;
     int64_t grace_ms;
     int level, format;
@@ -212,6 +214,26 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
     return 0;
 }
 
+/* The HTTP target policy (allow-list, refused addresses, custom CA), set before any thread.
+ * ERR_OK, or ERR_INVAL after logging why (a configuration error). */
+static int target_policy(const run_cfg *c, netguard **out)
+{
+    char err[256] = "";
+    if (netguard_new(c->allow_hosts, c->allow_link_local, out, err, sizeof err) != ERR_OK) {
+        log_err("--allow-hosts: %s", err[0] ? err : "out of memory");
+        return ERR_INVAL;
+    }
+    if (c->http_ca && access(c->http_ca, R_OK) != 0) {
+        log_err("--http-ca %s: not a readable file", c->http_ca);
+        netguard_free(*out);
+        return ERR_INVAL;
+    }
+    httpcall_set_policy(*out, c->http_ca);
+    if (c->allow_link_local)
+        log_warn("--allow-link-local: jobs may call link-local and cloud metadata addresses");
+    return ERR_OK;
+}
+
 static const char *const level_names[] = {"err", "warn", "notice", "info", "debug", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 
@@ -233,6 +255,14 @@ static int cmd_run(int argc, char **argv)
          "reply or output bytes kept for the result record", NULL, 0, 65536, 0},
         {"allow-command", "SALVO_ALLOW_COMMAND", CONFIG_STRING, &c.allow, NULL,
          "programs command jobs may run, comma-separated (default: none)", NULL, 0, 0, 0},
+        {"allow-hosts", "SALVO_ALLOW_HOSTS", CONFIG_STRING, &c.allow_hosts, NULL,
+         "HTTP targets jobs may call: host, host:port or .suffix, comma-separated (default: any)",
+         NULL, 0, 0, 0},
+        {"allow-link-local", "SALVO_ALLOW_LINK_LOCAL", CONFIG_BOOL, &c.allow_link_local, "false",
+         "let jobs call link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10)", NULL,
+         0, 0, 0},
+        {"http-ca", "SALVO_HTTP_CA", CONFIG_STRING, &c.http_ca, NULL,
+         "CA bundle (PEM) for https:// targets (default: the system store)", NULL, 0, 0, 0},
         {"tls-ca", "SALVO_TLS_CA", CONFIG_STRING, &c.tls_ca, NULL, "CA file for amqps://", NULL, 0,
          0, 0},
         {"tls-cert", "SALVO_TLS_CERT", CONFIG_STRING, &c.tls_cert, NULL,
@@ -268,6 +298,9 @@ static int cmd_run(int argc, char **argv)
     }
     log_init((log_level)c.level, (log_format)c.format, "worker");
     redact_warn_argv(argc, argv, "amqp-url", "SALVO_AMQP_URL");
+    netguard *guard = NULL;
+    if (target_policy(&c, &guard) != ERR_OK)
+        return 2;
     char *allow_buf = c.allow ? strdup(c.allow) : NULL;
     const char *allow[ALLOW_MAX];
     size_t nallow = split_allow(allow_buf, allow);
@@ -275,12 +308,14 @@ static int cmd_run(int argc, char **argv)
     mq_global_init();
     if (httpcall_global_init() != ERR_OK) {
         free(allow_buf);
+        netguard_free(guard);
         return 1;
     }
     install_signals();
     int code = worker_run(&c, allow, nallow);
     httpcall_global_fini();
     free(allow_buf);
+    netguard_free(guard);
     return code;
 }
 
