@@ -262,6 +262,7 @@ static int job_check_headers(const job_http *h, char *reason, size_t cap)
                        JOB_HEADERS_MAX);
     if (h->nheaders && !h->headers)
         return job_bad(reason, cap, "http.headers: missing");
+    size_t total = 0;
     for (size_t i = 0; i < h->nheaders; i++) {
         const job_kv *kv = &h->headers[i];
         if (!kv->name || !job_is_token(kv->name))
@@ -271,7 +272,11 @@ static int job_check_headers(const job_http *h, char *reason, size_t cap)
         if (strlen(kv->name) + strlen(kv->value) > JOB_HEADER_MAX)
             return job_bad(reason, cap, "http.headers[%zu]: longer than %d bytes", i,
                            JOB_HEADER_MAX);
+        total += strlen(kv->name) + strlen(kv->value);
     }
+    if (total > JOB_HEADERS_BYTES_MAX)
+        return job_bad(reason, cap, "http.headers: %zu bytes in all, at most %d", total,
+                       JOB_HEADERS_BYTES_MAX);
     return ERR_OK;
 }
 

@@ -25,6 +25,8 @@
 #define JOB_STATUS_MAX     32               /* explicit success statuses */
 #define JOB_TIMEOUT_MAX_MS (15 * 60 * 1000) /* half of RabbitMQ's 30 min consumer_timeout */
 #define JOB_ATTEMPTS_MAX   20
+/* All header names and values together: nginx's default header buffers hold 4 x 8 KiB. */
+#define JOB_HEADERS_BYTES_MAX 32768
 /* Context nesting, the context map itself being level 1: with the message map around it this is
  * exactly the wire's JOBWIRE_MAX_DEPTH of 8, so a valid job always decodes. */
 #define JOB_CONTEXT_DEPTH_MAX 7

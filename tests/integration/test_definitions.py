@@ -260,7 +260,7 @@ def test_conf_parses_with_salvo_values():
     out = conf_eval(conf)
     if not out.startswith("{ok,"):
         tl.fail(f"rabbitmq.conf does not parse against RabbitMQ's schema:\n{out}")
-    want = {"max_message_size": r"1048576", "consumer_timeout": r"1800000",
+    want = {"max_message_size": r"524288", "consumer_timeout": r"1800000",
             "load_definitions": re.escape(f'"{defs}"'), "queue_leader_locator": r'<<"balanced">>'}
     for key, val in want.items():
         if not re.search(r"\{%s,%s\}" % (key, val), out):

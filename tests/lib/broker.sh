@@ -212,6 +212,8 @@ write_config() {
         echo "loopback_users.guest = true"
         echo "heartbeat = $HEARTBEAT"
         echo "collect_statistics_interval = $STATS_MS"
+        echo "# as deploy/rabbitmq/rabbitmq.conf: 256 KiB jobs, results up to 6 x 64 KiB escaped"
+        echo "max_message_size = 524288"
         if [ -n "$TLS_DIR" ]; then
             echo "listeners.ssl.default = 127.0.0.1:$TLS_PORT"
             echo "ssl_options.cacertfile = $N/tls/ca_certificate.pem"

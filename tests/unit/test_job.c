@@ -216,6 +216,15 @@ static void m_hlen(job *j, const vcase *c) /* name "K0" + value: n bytes in all 
     free(j->http.headers[0].value);
     j->http.headers[0].value = fill("", (size_t)c->n - 2);
 }
+static void m_htotal(job *j, const vcase *c) /* 8 headers, n bytes of names+values in all */
+{
+    set_kvs(&j->http.headers, &j->http.nheaders, 8);
+    for (size_t i = 0; i < 8; i++) {
+        size_t each = (size_t)c->n / 8 + (i == 7 ? (size_t)c->n % 8 : 0);
+        free(j->http.headers[i].value);
+        j->http.headers[i].value = fill("", each - strlen(j->http.headers[i].name));
+    }
+}
 static void m_body(job *j, const vcase *c)
 {
     free(j->http.body);
@@ -345,6 +354,9 @@ static const vcase vcases[] = {
     {"header value empty", H, m_hvalue, "", 0, NULL},
     {"header 8192", H, m_hlen, NULL, JOB_HEADER_MAX, NULL},
     {"header 8193", H, m_hlen, NULL, JOB_HEADER_MAX + 1, "http.headers[0]: longer than 8192"},
+    {"headers 32 KiB in all", H, m_htotal, NULL, JOB_HEADERS_BYTES_MAX, NULL},
+    {"headers 32 KiB + 1 in all", H, m_htotal, NULL, JOB_HEADERS_BYTES_MAX + 1,
+     "http.headers: 32769 bytes in all, at most 32768"},
     {"body 192 KiB", H, m_body, NULL, JOB_BODY_MAX, NULL},
     {"body 192 KiB + 1", H, m_body, NULL, JOB_BODY_MAX + 1, "http.body: longer than"},
     {"body NULL with length", H, m_body, "null", 5, "http.body: missing"},
