@@ -48,7 +48,8 @@
  * to bytes and back.
  *
  * Decoding order: size cap, our allocation-free pre-validator, msgpack-c, version, value tree,
- * schema (jobmap), job_validate, and a re-encode: every job accepted can be sent again.
+ * schema (jobmap), job_validate, and for a message near a limit a re-encode: every job accepted
+ * can be sent again (jobwire_surely_resendable says why the others need no re-encode).
  * The pre-validator is what makes msgpack-c safe: msgpack-c preallocates every declared
  * array/map count before reading an element (5 hostile bytes can ask for gigabytes), so nothing
  * reaches it until every declared count has been walked and found to exist. */
@@ -171,7 +172,8 @@ static int jobwire_pv_container(const jobwire_pv_item *it, size_t off, size_t re
     return ERR_OK;
 }
 
-int jobwire_prevalidate(const void *buf, size_t len, char *reason, size_t cap)
+/* jobwire_prevalidate, also counting the objects for jobwire_decode. */
+static int jobwire_pv_walk(const void *buf, size_t len, size_t *nobjects, char *reason, size_t cap)
 {
     const uint8_t *p = buf;
     uint64_t todo[JOBWIRE_MAX_DEPTH + 1]; /* objects still to read per open level; [0]: root */
@@ -209,7 +211,14 @@ int jobwire_prevalidate(const void *buf, size_t len, char *reason, size_t cap)
     if (off != len)
         return jobwire_fail(reason, cap, ERR_WIRE_FORMAT, "%zu trailing bytes at offset %zu",
                             len - off, off);
+    *nobjects = objects;
     return ERR_OK;
+}
+
+int jobwire_prevalidate(const void *buf, size_t len, char *reason, size_t cap)
+{
+    size_t objects;
+    return jobwire_pv_walk(buf, len, &objects, reason, cap);
 }
 
 /* ---- value tree to msgpack ----------------------------------------------------------------- */
@@ -522,6 +531,24 @@ static int jobwire_resendable(const job *j, char *reason, size_t cap)
     return rc ? jobwire_fail(reason, cap, ERR_NOMEM, "out of memory decoding") : ERR_OK;
 }
 
+/* How much a re-encode can outgrow the message it was decoded from, so that the re-encode
+ * itself is needed only for messages near a limit. Per object at most 4 bytes: a float32 comes
+ * back as float64 (+4); a non-UTF-8 fixstr goes out as bin8 (+1); ints are written in their
+ * shortest form and every other object keeps its size or shrinks (unknown keys and the unused
+ * kind's section are dropped). Once per message: the optional keys the writer always writes
+ * (idx, late, h, cto, to, ok, redir, env, ctx: under 80 bytes and 20 objects with their values)
+ * and three maps growing from fixmap to map16 (6 bytes). The fuzz target re-encodes every job
+ * the decoder accepts (tests/fuzz/fuzz_message.c), so a wrong bound would show up there. */
+#define JOBWIRE_GROW_PER_OBJECT 4
+#define JOBWIRE_GROW_BYTES      256
+#define JOBWIRE_GROW_OBJECTS    32
+
+static bool jobwire_surely_resendable(size_t len, size_t objects)
+{
+    return len + JOBWIRE_GROW_PER_OBJECT * objects + JOBWIRE_GROW_BYTES <= JOBWIRE_MAX_BYTES &&
+           objects + JOBWIRE_GROW_OBJECTS <= JOBWIRE_MAX_OBJECTS;
+}
+
 int jobwire_decode(const void *buf, size_t len, job *out, char *reason, size_t cap)
 {
     jobwire_dec d = {.reason = reason, .cap = cap};
@@ -531,7 +558,8 @@ int jobwire_decode(const void *buf, size_t len, job *out, char *reason, size_t c
         reason[0] = '\0';
     if (len > JOBWIRE_MAX_BYTES)
         return jobwire_fail(reason, cap, ERR_WIRE_SIZE, "%zu bytes > %d", len, JOBWIRE_MAX_BYTES);
-    int rc = jobwire_prevalidate(buf, len, reason, cap);
+    size_t objects = 0;
+    int rc = jobwire_pv_walk(buf, len, &objects, reason, cap);
     if (rc)
         return rc;
     jval_set_nil(&tree);
@@ -544,7 +572,7 @@ int jobwire_decode(const void *buf, size_t len, job *out, char *reason, size_t c
     jval_fini(&tree);
     if (!rc && job_validate(out, why, sizeof why))
         rc = jobwire_fail(reason, cap, ERR_WIRE_SCHEMA, "%s", why);
-    if (!rc)
+    if (!rc && !jobwire_surely_resendable(len, objects))
         rc = jobwire_resendable(out, reason, cap);
     if (rc)
         job_fini(out);
