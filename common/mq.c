@@ -162,6 +162,7 @@ static int mq_connect_one(mq *m, const char *url, const mq_opts *o, char *err, s
         ci.vhost = "/";
     snprintf(m->endpoint, sizeof m->endpoint, "%s://%s@%s:%d%s%s", ci.ssl ? "amqps" : "amqp",
              ci.user, ci.host, ci.port, ci.vhost[0] == '/' ? "" : "/", ci.vhost);
+    snprintf(m->user, sizeof m->user, "%s", ci.user);
     rc = ERR_MQ_CONNECT;
     m->conn = amqp_new_connection();
     amqp_socket_t *sock = m->conn ? mq_socket_new(m, &ci, o, err, cap) : NULL;
@@ -276,6 +277,11 @@ void mq_free(mq *m)
 const char *mq_endpoint(const mq *m)
 {
     return m->endpoint;
+}
+
+const char *mq_user(const mq *m)
+{
+    return m->user;
 }
 
 uint64_t mq_generation(const mq *m)

@@ -115,6 +115,8 @@ void mq_free(mq *m);
 
 /* "amqp://user@host:port/vhost" of the current node, password never included. */
 const char *mq_endpoint(const mq *m);
+/* The user this connection logged in as: what RabbitMQ accepts as a message's user_id. */
+const char *mq_user(const mq *m);
 uint64_t mq_generation(const mq *m);
 bool mq_is_open(const mq *m);
 bool mq_is_blocked(const mq *m);

@@ -13,6 +13,7 @@ struct mq {
     bool open;    /* false once the broker closed us or the socket failed */
     bool blocked; /* connection.blocked received, not yet unblocked */
     char endpoint[300];
+    char user[128]; /* the login user, for the AMQP user_id property */
     char consumer_tag[128];
     bool confirming[3];  /* per channel: in confirm mode */
     uint64_t pub_seq[3]; /* per channel: last publish sequence number (confirm mode) */

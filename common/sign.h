@@ -30,6 +30,7 @@
 
 #define SIGN_HDR_KID  "x-salvo-kid"
 #define SIGN_HDR_SIG  "x-salvo-sig"
+#define SIGN_HDR_DUE  "x-salvo-due-ms" /* integer: the due instant (ms) the signature covers */
 #define SIGN_ENV_FILE "SALVO_SIGNING_KEY_FILE"
 #define SIGN_ENV_KEYS "SALVO_SIGNING_KEYS"
 

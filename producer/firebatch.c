@@ -56,6 +56,12 @@ static int firebatch_job(firebatch *b, const sched_entry *e, int64_t due_s, uint
     int rc = schedfile_expand(e, due_s, index, &j);
     if (rc == ERR_OK)
         rc = jobwire_encode(&j, &m->body, &m->len);
+    if (rc == ERR_OK && b->ring)
+        rc = sign_compute(b->ring, b->kid, j.id, j.due_ms, m->body, m->len, m->sig);
+    if (rc != ERR_OK) {
+        free(m->body);
+        m->body = NULL;
+    }
     if (rc == ERR_OK) {
         m->id = j.id; /* the job's id moves into the message */
         j.id = NULL;
@@ -123,13 +129,20 @@ void firebatch_props(firebatch *b, int64_t now_ms)
         f->hdrs[0] = (mq_hdr){"x-salvo-job", f->schedule, 0};
         f->hdrs[1] = (mq_hdr){"x-salvo-due", f->due_iso, 0};
         f->hdrs[2] = (mq_hdr){"x-salvo-attempt", NULL, 1};
+        f->hdrs[3] = (mq_hdr){SIGN_HDR_DUE, NULL, f->pf.due_s * 1000};
     }
 }
 
-void firebatch_amqp(const firebatch *b, size_t i, int64_t now_ms, mq_msg *out)
+void firebatch_amqp(const firebatch *b, size_t i, int64_t now_ms, mq_hdr *hdrs, mq_msg *out)
 {
     const firebatch_msg *m = &b->m[i];
     const firebatch_firing *f = &b->f[m->firing];
+    size_t nh = FIREBATCH_FIRING_HDRS;
+    memcpy(hdrs, f->hdrs, sizeof f->hdrs);
+    if (m->sig[0]) {
+        hdrs[nh++] = (mq_hdr){SIGN_HDR_KID, b->kid, 0};
+        hdrs[nh++] = (mq_hdr){SIGN_HDR_SIG, m->sig, 0};
+    }
     memset(out, 0, sizeof *out);
     out->exchange = TOPO_JOBS_EXCHANGE;
     out->routing_key = TOPO_JOBS_KEY;
@@ -139,8 +152,8 @@ void firebatch_amqp(const firebatch *b, size_t i, int64_t now_ms, mq_msg *out)
     out->content_type = FIREBATCH_CONTENT_TYPE;
     out->expiration = f->expiration[0] ? f->expiration : NULL;
     out->timestamp_s = now_ms / 1000;
-    out->headers = f->hdrs;
-    out->nheaders = FIREBATCH_NHDRS;
+    out->headers = hdrs;
+    out->nheaders = nh;
     out->mandatory = true;
     out->persistent = true;
 }

@@ -4,6 +4,7 @@
 #include "err.h"
 #include "run.h"
 #include "schedfile.h"
+#include "sign.h"
 #include "tzone.h"
 
 #include <stdio.h>
@@ -174,10 +175,45 @@ static int cmd_next(int argc, char **argv)
     return 0;
 }
 
+/* keygen PATH: the secret goes straight into a new 0600 file, never to stdout or a log. */
+static int cmd_keygen(int argc, char **argv)
+{
+    const char *kid = NULL;
+    const config_opt opts[] = {
+        {"key-id", NULL, CONFIG_STRING, &kid, NULL,
+         "id of the new key, 1-64 of A-Z a-z 0-9 . _ - (default: k-<8 random hex digits>)", NULL, 0,
+         0, 0},
+        {NULL, NULL, 0, NULL, NULL, NULL, NULL, 0, 0, 0},
+    };
+    int first = argc;
+    int code = parse_opts(opts,
+                          PROG " keygen PATH [--key-id ID]\n\n"
+                               "Write a new signing key (32 random bytes) to PATH as one line "
+                               "\"keyid:base64\",\nmode 0600; an existing file is never "
+                               "overwritten. Give the file to the producer and every\nworker "
+                               "with --signing-key-file or SALVO_SIGNING_KEY_FILE.",
+                          argc, argv, &first);
+    if (code >= 0)
+        return code;
+    if (argc - first != 1) {
+        fprintf(stderr, PROG " keygen: expected one PATH, got %d arguments\n", argc - first);
+        return 2;
+    }
+    char err[512];
+    int rc = sign_keygen(argv[first], kid, err, sizeof err);
+    if (rc != ERR_OK) {
+        fprintf(stderr, PROG " keygen: %s\n", err);
+        return rc == ERR_IO ? 1 : 2;
+    }
+    printf("%s: new signing key written (mode 0600)\n", argv[first]);
+    return 0;
+}
+
 static const command commands[] = {
     {"check", cmd_check, "validate a schedule file, reporting every error with line:column"},
     {"next", cmd_next, "print each job's next fire instants in UTC and in its time zone"},
     {"run", producer_run, "publish every due job to RabbitMQ at its instant, confirmed"},
+    {"keygen", cmd_keygen, "write a new job-signing key file (mode 0600)"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -292,8 +292,10 @@ static int publish_send(publish *p, firebatch *b, publish_report *r)
             r->pass_mono_ns = clock_mono_ns();
         }
         mq_msg msg;
+        mq_hdr hdrs[FIREBATCH_NHDRS];
         uint64_t seq = 0;
-        firebatch_amqp(b, i, now_ms, &msg);
+        firebatch_amqp(b, i, now_ms, hdrs, &msg);
+        msg.user_id = mq_user(p->m); /* RabbitMQ refuses any other: workers trust it */
         if (mq_publish(p->m, MQ_CH_MAIN, &msg, &seq) != ERR_OK) {
             p->dirty = true;
             return ERR_MQ_CLOSED;

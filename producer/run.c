@@ -14,6 +14,7 @@
 #include "publish.h"
 #include "redact.h"
 #include "runopts.h"
+#include "signcfg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ typedef struct run_ctx {
     bool ready;         /* due and batch match the plan */
     bool have_next;     /* false when nothing will ever fire */
     bool dirty;         /* firings committed since the last save */
+    sign_ring *ring;    /* NULL when running --allow-unsigned without a key */
     int64_t saved_mono_ns, save_cost_ns;
     int lock_fd;
 } run_ctx;
@@ -279,6 +281,11 @@ int producer_run(int argc, char **argv)
     }
     log_init((log_level)c->o.log_level, (log_format)c->o.log_format, "producer");
     redact_warn_argv(argc, argv, "amqp-url", "SALVO_AMQP_URL");
+    if (signcfg_load(c->o.key_file, c->o.allow_unsigned, &c->ring) != ERR_OK) {
+        free(c);
+        return 2; /* logged: a missing or broken key is a configuration error */
+    }
+    c->batch.ring = c->ring;
     mq_global_init();
     /* Signals are taken over before the (possibly long) load, so an early SIGHUP is a reload
      * request, not the default "terminate". */
@@ -300,6 +307,7 @@ int producer_run(int argc, char **argv)
     fireplan_fini(&c->plan);
     fireplan_batch_fini(&c->due);
     firebatch_fini(&c->batch);
+    sign_ring_free(c->ring);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     free(c);

@@ -109,7 +109,8 @@ static void test_properties(void **state)
         b->f[0].pf.replay = rows[r].replay;
         firebatch_props(b, rows[r].now_ms);
         mq_msg m;
-        firebatch_amqp(b, 1, rows[r].now_ms, &m);
+        mq_hdr hdrs[FIREBATCH_NHDRS];
+        firebatch_amqp(b, 1, rows[r].now_ms, hdrs, &m);
         assert_string_equal(m.exchange, TOPO_JOBS_EXCHANGE);
         assert_string_equal(m.routing_key, TOPO_JOBS_KEY);
         assert_string_equal(m.message_id, "fan@20260101T000000Z#1");
@@ -117,7 +118,7 @@ static void test_properties(void **state)
         assert_true(m.mandatory && m.persistent);
         assert_int_equal(m.timestamp_s, rows[r].now_ms / 1000);
         assert_string_equal(m.expiration, rows[r].fan_exp);
-        assert_int_equal(m.nheaders, 3);
+        assert_int_equal(m.nheaders, 4); /* unsigned: no ring in this fixture */
         assert_string_equal(m.headers[0].key, "x-salvo-job");
         assert_string_equal(m.headers[0].str, "fan");
         assert_string_equal(m.headers[1].key, "x-salvo-due");
@@ -125,11 +126,50 @@ static void test_properties(void **state)
         assert_string_equal(m.headers[2].key, "x-salvo-attempt");
         assert_null(m.headers[2].str);
         assert_int_equal(m.headers[2].i, 1);
-        firebatch_amqp(b, 3, rows[r].now_ms, &m);
+        assert_string_equal(m.headers[3].key, SIGN_HDR_DUE);
+        assert_int_equal(m.headers[3].i, T0 * SEC);
+        assert_null(m.user_id); /* publish.c sets the connection's login */
+        firebatch_amqp(b, 3, rows[r].now_ms, hdrs, &m);
         assert_null(m.expiration);
         assert_string_equal(m.headers[0].str, "plain");
     }
     b->f[0].pf.replay = false;
+}
+
+/* With a ring, every message carries the key id and a signature the worker's check accepts over
+ * exactly its own id, due instant and body. */
+static void test_signed_messages(void **state)
+{
+    fixture *fx = *state;
+    firebatch *b = &fx->b;
+    sign_ring *ring = NULL;
+    char err[256], reason[128];
+    assert_int_equal(sign_ring_parse("kb-1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "test",
+                                     &ring, err, sizeof err),
+                     ERR_OK);
+    b->ring = ring;
+    assert_int_equal(firebatch_build(b, &fx->plan, &fx->due), ERR_OK);
+    firebatch_props(b, T0 * SEC);
+    for (size_t i = 0; i < b->nm; i++) {
+        mq_msg m;
+        mq_hdr hdrs[FIREBATCH_NHDRS];
+        firebatch_amqp(b, i, T0 * SEC, hdrs, &m);
+        assert_int_equal(m.nheaders, FIREBATCH_NHDRS);
+        assert_string_equal(m.headers[4].key, SIGN_HDR_KID);
+        assert_string_equal(m.headers[4].str, "kb-1");
+        assert_string_equal(m.headers[5].key, SIGN_HDR_SIG);
+        const char *sig = m.headers[5].str;
+        assert_int_equal(sign_verify(ring, "kb-1", sig, m.message_id, m.headers[3].i, m.body, m.len,
+                                     reason, sizeof reason),
+                         ERR_OK);
+        /* Another message's signature does not fit this one. */
+        const char *other = b->m[(i + 1) % b->nm].sig;
+        assert_int_equal(sign_verify(ring, "kb-1", other, m.message_id, m.headers[3].i, m.body,
+                                     m.len, reason, sizeof reason),
+                         ERR_SIGNATURE);
+    }
+    b->ring = NULL;
+    sign_ring_free(ring);
 }
 
 /* A firing counts once all its messages are confirmed, whatever the order. */
@@ -156,6 +196,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages_and_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_properties, setup, teardown),
         cmocka_unit_test_setup_teardown(test_confirm_bookkeeping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signed_messages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
