@@ -102,6 +102,7 @@ static void acker_followup(consumer *c, settle *s)
 {
     mq_msg msg;
     settle_message(s, &msg);
+    msg.user_id = mq_user(c->m); /* RabbitMQ forces it anyway; workers accept their own login */
     uint64_t seq = 0;
     if (mq_publish(c->m, MQ_CH_PUBLISH, &msg, &seq) != ERR_OK ||
         pending_add(&c->pend, seq, s) != ERR_OK) {

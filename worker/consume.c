@@ -98,6 +98,9 @@ static void consume_delivery(consumer *c, mq_delivery *d)
         mq_reject(c->m, d->gen, d->channel, d->tag, true);
         return; /* the event still owns d and frees it */
     }
+    /* Checked here, where the connection's login is known: the executor dead-letters the job
+     * before its signature or body is even looked at. */
+    t->bad_publisher = !trust_allowed(c->o->publishers, t->d.user_id, mq_user(c->m));
     c->st->received++;
     c->outstanding++;
     metrics_inc(c->wm ? c->wm->deliveries : NULL);

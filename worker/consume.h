@@ -15,6 +15,7 @@
 #include "outq.h"
 #include "pool.h"
 #include "recent.h"
+#include "trust.h"
 #include "wmetrics.h"
 
 #include <signal.h>
@@ -23,7 +24,8 @@
 typedef struct consume_opts {
     mq_opts mq;
     uint16_t prefetch;
-    int64_t grace_ms; /* how long a stop waits for jobs in flight */
+    int64_t grace_ms;                   /* how long a stop waits for jobs in flight */
+    const trust_publishers *publishers; /* user_ids allowed besides our own login; borrowed */
 } consume_opts;
 
 /* The objects the I/O thread shares with the pool; all borrowed for the run. */

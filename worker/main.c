@@ -12,6 +12,7 @@
 #include "recent.h"
 #include "redact.h"
 #include "settle.h"
+#include "signcfg.h"
 #include "topology.h"
 #include "wmetrics.h"
 
@@ -40,6 +41,10 @@ typedef struct run_cfg {
     const char *urls, *tls_ca, *tls_cert, *tls_key, *allow, *metrics_addr;
     const char *allow_hosts, *http_ca;
     bool allow_link_local;
+    const char *key_file, *publishers;
+    bool allow_unsigned;
+    sign_ring *ring; /* NULL when running --allow-unsigned without a key */
+    trust_publishers pubs;
     int64_t threads, max_inflight, heartbeat, capture;
     int64_t grace_ms;
     int level, format;
@@ -188,7 +193,7 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, PROG "@%s:%ld", host, (long)getpid());
     snprintf(ident, sizeof ident, "%s:%ld", host, (long)getpid());
-    settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS};
+    settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS, cfg->ring};
     worker w = {0};
     if (worker_build(&w, cfg, &env, allow, nallow) != ERR_OK) {
         log_err("cannot start: out of memory or threads");
@@ -205,7 +210,8 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
     consume_opts co = {
         {cfg->urls, name, (int)cfg->heartbeat, 0, 0, cfg->tls_ca, cfg->tls_cert, cfg->tls_key},
         (uint16_t)cfg->max_inflight,
-        cfg->grace_ms};
+        cfg->grace_ms,
+        &cfg->pubs};
     consume_deps deps = {w.p, w.q, w.rec, w.inf, w.wm};
     consume_stats st;
     consume_run(&co, &deps, &run_stop, &st);
@@ -269,6 +275,15 @@ static int cmd_run(int argc, char **argv)
          "client certificate (PEM) for amqps://", NULL, 0, 0, 0},
         {"tls-key", "SALVO_TLS_KEY", CONFIG_STRING, &c.tls_key, NULL,
          "client key (PEM) for amqps://", NULL, 0, 0, 0},
+        {"signing-key-file", "SALVO_SIGNING_KEY_FILE", CONFIG_STRING, &c.key_file, NULL,
+         "file of the keys that verify jobs (salvo-producer keygen); or set SALVO_SIGNING_KEYS",
+         NULL, 0, 0, 0},
+        {"allow-unsigned", "SALVO_ALLOW_UNSIGNED", CONFIG_BOOL, &c.allow_unsigned, "false",
+         "start without a signing key and run unsigned jobs (insecure)", NULL, 0, 0, 0},
+        {"allowed-publishers", "SALVO_ALLOWED_PUBLISHERS", CONFIG_STRING, &c.publishers, NULL,
+         "broker users (AMQP user_id) whose jobs run, comma-separated; the worker's own login "
+         "is always allowed (default: only it)",
+         NULL, 0, 0, 0},
         {"metrics-addr", "SALVO_METRICS_ADDR", CONFIG_STRING, &c.metrics_addr, NULL,
          "serve /metrics and /healthz on HOST:PORT (default: off; port 9471 if omitted)", NULL, 0,
          0, 0},
@@ -298,24 +313,36 @@ static int cmd_run(int argc, char **argv)
     }
     log_init((log_level)c.level, (log_format)c.format, "worker");
     redact_warn_argv(argc, argv, "amqp-url", "SALVO_AMQP_URL");
-    netguard *guard = NULL;
-    if (target_policy(&c, &guard) != ERR_OK)
+    if (trust_parse(c.publishers, &c.pubs, err, sizeof err) != ERR_OK) {
+        fprintf(stderr, PROG " run: %s\n", err);
         return 2;
+    }
+    /* Before any thread: the keys may come from the environment, which this edits. */
+    if (signcfg_load(c.key_file, c.allow_unsigned, &c.ring) != ERR_OK) {
+        trust_fini(&c.pubs);
+        return 2; /* logged */
+    }
+    netguard *guard = NULL;
+    if (target_policy(&c, &guard) != ERR_OK) {
+        sign_ring_free(c.ring);
+        trust_fini(&c.pubs);
+        return 2;
+    }
     char *allow_buf = c.allow ? strdup(c.allow) : NULL;
     const char *allow[ALLOW_MAX];
     size_t nallow = split_allow(allow_buf, allow);
     /* Before any thread: libcurl's and OpenSSL's global state, and SIGPIPE ignored. */
     mq_global_init();
-    if (httpcall_global_init() != ERR_OK) {
-        free(allow_buf);
-        netguard_free(guard);
-        return 1;
+    int code = 1;
+    if (httpcall_global_init() == ERR_OK) {
+        install_signals();
+        code = worker_run(&c, allow, nallow);
+        httpcall_global_fini();
     }
-    install_signals();
-    int code = worker_run(&c, allow, nallow);
-    httpcall_global_fini();
     free(allow_buf);
     netguard_free(guard);
+    sign_ring_free(c.ring);
+    trust_fini(&c.pubs);
     return code;
 }
 

@@ -7,6 +7,7 @@
 #include "expand.h"
 #include "jobwire.h"
 #include "log.h"
+#include "trust.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -50,17 +51,50 @@ static void run_dead(executor *ex, task *t, const char *prefix, const char *deta
     run_settle(ex, t, &o);
 }
 
-/* Decode unless the delivery count already marks the message as poison. */
-static void run_decode(task *t, outcome_admit_in *in, char *reason, size_t cap)
+/* The trust gate, before any decoding: an allowed publisher, then the size cap (the decoder
+ * refuses an oversized body before reading it, so its signature is not worth computing), then
+ * the signature. False with reason set (and the refusal counted) when the job must not run. */
+static bool run_trusted(executor *ex, task *t, int64_t *signed_due, char *reason, size_t cap)
 {
+    const sign_ring *ring = ex->sh->env->ring;
+    if (t->bad_publisher) {
+        trust_reason(t->d.user_id, reason, cap);
+        wmetrics_rejected(ex->sh->wm, "bad-publisher");
+        return false;
+    }
+    if (!ring || t->d.len > JOBWIRE_MAX_BYTES)
+        return true;
+    if (trust_verify(ring, &t->d, signed_due, reason, cap) == ERR_OK)
+        return true;
+    wmetrics_rejected(ex->sh->wm, "bad-signature");
+    return false;
+}
+
+/* Decode unless the delivery count already marks the message as poison, and only once the
+ * trust gate passed. */
+static void run_decode(executor *ex, task *t, outcome_admit_in *in, char *reason, size_t cap)
+{
+    int64_t signed_due = 0;
     in->delivery_count = t->d.delivery_count;
     in->decode_rc = ERR_OK;
     in->allowed = true;
+    in->decode_reason = reason;
     if (in->delivery_count >= OUTCOME_DELIVERY_LIMIT)
         return;
+    if (!run_trusted(ex, t, &signed_due, reason, cap)) {
+        in->decode_rc = ERR_SIGNATURE;
+        log_warn("delivery refused unread, dead-lettered: %s", reason);
+        return;
+    }
     in->decode_rc = jobwire_decode(t->d.body, t->d.len, &t->j, reason, cap);
-    in->decode_reason = reason;
     t->decoded = in->decode_rc == ERR_OK;
+    /* The signature covered the header's due instant; the job must mean the same instant. */
+    if (t->decoded && ex->sh->env->ring && t->j.due_ms != signed_due) {
+        task_rewind(t);
+        snprintf(reason, cap, "bad-signature: due instant differs from the signed one");
+        wmetrics_rejected(ex->sh->wm, "bad-signature");
+        in->decode_rc = ERR_SIGNATURE;
+    }
 }
 
 /* Claim the pair and gather what admission needs from a decoded job. False when t was parked
@@ -109,7 +143,7 @@ void run_admit(executor *ex, task *t)
 {
     outcome_admit_in in = {0};
     char reason[160] = "", detail[128] = "";
-    run_decode(t, &in, reason, sizeof reason);
+    run_decode(ex, t, &in, reason, sizeof reason);
     if (t->decoded && !run_inspect(ex, t, &in, detail, sizeof detail))
         return;
     in.now_ms = run_now_ms();

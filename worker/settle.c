@@ -5,6 +5,7 @@
 #include "err.h"
 #include "jobwire.h"
 #include "result.h"
+#include "sign.h"
 #include "topology.h"
 
 #include <stdio.h>
@@ -26,6 +27,26 @@ static int64_t settle_expiration(const settle_env *env, int level, int64_t retry
     return ms < retry_after_ms ? retry_after_ms : ms;
 }
 
+/* The retry copy's headers. Its body changed (attempt + 1), so the producer's signature no longer
+ * fits: the worker signs the copy itself. HMAC keys are symmetric and every worker holds the key
+ * to verify, so this adds no power a worker did not already have; and the copy is only made
+ * from a job whose signature this worker verified. */
+static int settle_sign(settle *s, const job *j, const settle_env *env)
+{
+    s->hdrs[0] = (mq_hdr){SIGN_HDR_DUE, NULL, j->due_ms};
+    s->nhdrs = 1;
+    if (!env->ring)
+        return ERR_OK;
+    const char *mid = s->id ? s->id : s->message_id ? s->message_id : "";
+    int rc = sign_compute(env->ring, s->kid, mid, j->due_ms, s->body, s->len, s->sig);
+    if (rc != ERR_OK)
+        return rc;
+    s->hdrs[1] = (mq_hdr){SIGN_HDR_KID, s->kid, 0};
+    s->hdrs[2] = (mq_hdr){SIGN_HDR_SIG, s->sig, 0};
+    s->nhdrs = 3;
+    return ERR_OK;
+}
+
 /* The next attempt, re-encoded from the original bytes (the task's copy is expanded). */
 static int settle_retry(settle *s, const task *t, const outcome *o, const settle_env *env)
 {
@@ -37,7 +58,15 @@ static int settle_retry(settle *s, const task *t, const outcome *o, const settle
         j.attempt++;
         rc = jobwire_encode(&j, &s->body, &s->len);
     }
+    if (rc == ERR_OK)
+        rc = settle_sign(s, &j, env);
     job_fini(&j);
+    if (rc != ERR_OK) {
+        free(s->body); /* the settle dead-letters the original instead */
+        s->body = NULL;
+        s->len = 0;
+        s->nhdrs = 0;
+    }
     if (rc != ERR_OK)
         return rc;
     s->exchange = TOPO_RETRY_EXCHANGE;

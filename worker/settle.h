@@ -2,7 +2,8 @@
  * I/O thread only publishes and acks. A settle is either "ack" (success, duplicate) or "publish
  * this follow-up, and ack the original once the broker confirms it" (retry, dead, missed), plus an
  * optional result record published without waiting. Follow-ups:
- *   retry:  salvo.retry "r<level>", the job re-encoded with attempt + 1, jittered expiration
+ *   retry:  salvo.retry "r<level>", the job re-encoded with attempt + 1, jittered expiration,
+ *           headers x-salvo-due-ms and (when signing) x-salvo-kid/-sig: re-signed by the worker
  *   dead:   salvo.dead "dead",   the original body, headers x-salvo-reason/-status/-attempt/-job
  *   missed: salvo.dead "missed", same shape as dead */
 #ifndef SALVO_SETTLE_H
@@ -10,19 +11,21 @@
 
 #include "mq.h"
 #include "outcome.h"
+#include "sign.h"
 #include "task.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define SETTLE_HDRS_MAX 4
+#define SETTLE_HDRS_MAX 4 /* dead: reason, status, attempt, job; retry: due-ms, kid, sig */
 
 /* What every settle needs from the worker: fixed at start, shared read-only by all executors. */
 typedef struct settle_env {
     const char *worker;       /* "host:pid" for result records */
     const int64_t *delays_ms; /* retry level delays (topo_retry_delay_ms) */
     int nlevels;
+    const sign_ring *ring; /* signs retry copies; NULL when running unsigned */
 } settle_env;
 
 typedef struct settle {
@@ -50,6 +53,8 @@ typedef struct settle {
     mq_hdr hdrs[SETTLE_HDRS_MAX];
     size_t nhdrs;
     char key[16];
+    char kid[SIGN_KID_MAX + 1]; /* retry: the signature's key id and value */
+    char sig[SIGN_HEX_LEN + 1];
     bool returned; /* the broker returned the follow-up as unroutable (set by the I/O thread) */
     /* The result record, NULL when there is none (duplicates, undecodable bodies). */
     char *result;

@@ -22,12 +22,13 @@ typedef struct task {
     mq_delivery d;         /* owned; the body is kept for dead letters until the task settles */
     job j;                 /* decoded and expanded job, valid when decoded */
     bool decoded;
-    bool admitted;    /* admission done: next stop is starting it */
-    bool owns_claim;  /* this task holds the inflight claim of its (id, attempt) */
-    bool held;        /* its request sits corked in the kernel until the due instant */
-    int64_t recv_ns;  /* realtime: received by the I/O thread */
-    int64_t start_ns; /* realtime: request handed to libcurl / process spawned; 0 = never */
-    int64_t end_ns;   /* realtime: outcome known */
+    bool bad_publisher; /* set by the I/O thread: user_id not on the allow-list */
+    bool admitted;      /* admission done: next stop is starting it */
+    bool owns_claim;    /* this task holds the inflight claim of its (id, attempt) */
+    bool held;          /* its request sits corked in the kernel until the due instant */
+    int64_t recv_ns;    /* realtime: received by the I/O thread */
+    int64_t start_ns;   /* realtime: request handed to libcurl / process spawned; 0 = never */
+    int64_t end_ns;     /* realtime: outcome known */
     struct httpcall *call;
     struct cmdexec *cmd;
     /* How the attempt ended (filled by the executor that ran it). */

@@ -26,6 +26,11 @@ int wmetrics_new(wmetrics **out)
     w->deliveries = metrics_with(
         metrics_counter(m, "salvo_worker_deliveries_total", "Messages received", NULL, NULL), NULL,
         NULL);
+    w->rejected = metrics_counter(m, "salvo_worker_rejected_total",
+                                  "Messages dead-lettered unread: bad signature or publisher",
+                                  "reason", NULL);
+    w->bad_signature = metrics_with(w->rejected, "bad-signature", NULL);
+    w->bad_publisher = metrics_with(w->rejected, "bad-publisher", NULL);
     w->reconnects = metrics_with(
         metrics_counter(m, "salvo_worker_reconnects_total", "Broker connections lost", NULL, NULL),
         NULL, NULL);
@@ -70,6 +75,12 @@ void wmetrics_outcome(wmetrics *w, const char *label)
                         : strcmp(label, "stale") == 0     ? w->stale
                                                           : w->dead;
     metrics_inc(s);
+}
+
+void wmetrics_rejected(wmetrics *w, const char *reason)
+{
+    if (w)
+        metrics_inc(strcmp(reason, "bad-publisher") == 0 ? w->bad_publisher : w->bad_signature);
 }
 
 void wmetrics_started(wmetrics *w, uint32_t attempt, int64_t due_ms, int64_t started_ns)

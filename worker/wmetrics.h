@@ -15,6 +15,8 @@ typedef struct wmetrics {
     metrics_family *jobs; /* salvo_worker_jobs_total{outcome} */
     metrics_series *ok, *retry, *dead, *missed, *duplicate, *stale;
     metrics_series *deliveries, *reconnects;
+    metrics_family *rejected; /* salvo_worker_rejected_total{reason} */
+    metrics_series *bad_signature, *bad_publisher;
     metrics_series *lateness, *duration; /* histograms, seconds */
     metrics_series *inflight, *running, *connected;
 } wmetrics;
@@ -28,6 +30,9 @@ void wmetrics_free(wmetrics *w);
 void wmetrics_outcome(wmetrics *w, const char *label);
 /* A request handed over at started_ns for a job due at due_ms; a first attempt's lateness is
  * observed (a retry's is its backoff). */
+/* A delivery refused by the trust gate before decoding: "bad-signature" or "bad-publisher".
+ * Thread-safe (executors call it). */
+void wmetrics_rejected(wmetrics *w, const char *reason);
 void wmetrics_started(wmetrics *w, uint32_t attempt, int64_t due_ms, int64_t started_ns);
 void wmetrics_finished(wmetrics *w, int64_t started_ns, int64_t finished_ns);
 

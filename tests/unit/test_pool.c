@@ -87,7 +87,7 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
     fix *f = calloc(1, sizeof *f);
-    f->env = (settle_env){"test:1", delays, 5};
+    f->env = (settle_env){"test:1", delays, 5, NULL}; /* unsigned: test_trust covers keys */
     assert_int_equal(outq_new(&f->q), ERR_OK);
     assert_int_equal(recent_new(1024, &f->rec), ERR_OK);
     assert_int_equal(inflight_new(64, &f->inf), ERR_OK);
