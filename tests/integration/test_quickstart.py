@@ -18,8 +18,12 @@ def main():
     src = os.environ.get("SALVO_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
     build = tl.build_dir()
     t0 = time.time()
+    # Without the harness's test key: up must make and hand out its own.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SALVO_SIGNING_KEYS", "SALVO_SIGNING_KEY_FILE")}
     p = subprocess.run([os.path.join(src, "deploy/local/up"), "--build-dir", build,
-                        "--duration", "40"], capture_output=True, text=True, timeout=180)
+                        "--duration", "40"], capture_output=True, text=True, timeout=180,
+                       env=env)
     out = p.stdout + p.stderr
     print(out)
     failures = []
@@ -43,6 +47,9 @@ def main():
         keys = {r["idem"] for r in rs}
         if len(keys) != 100:
             failures.append(f"fan-out {sched}: {len(keys)} distinct Idempotency-Keys, not 100")
+    key = os.path.join(os.path.dirname(m.group(1)), "signing.key")
+    if not os.path.exists(key) or os.stat(key).st_mode & 0o777 != 0o600:
+        failures.append("up did not generate a 0600 signing key in its run directory")
     if "management UI   http://127.0.0.1:" not in out:
         failures.append("up did not print where the management UI is")
     if not re.search(r"\b100 job\(s\)|\b10[01] job\(s\)", out):

@@ -7,6 +7,9 @@ Python 3 standard library only. Pieces:
   WorkDir(name)    a temporary directory kept (and printed) when the test fails
   run(tests)       a tiny runner: prints each result and "N passed, M failed", exits non-zero
   free_port(), fail(msg), binary(rel), build_dir(), source_dir()
+  TEST_KEYS, sign_headers(...)  every child gets the test signing key (SALVO_SIGNING_KEYS, set in
+                   os.environ at import unless a key is configured already), so producer,
+                   workers and salvo-testpub sign and verify as in production
 
 Nothing skips: a missing broker, binary or build directory raises HarnessError, so the test
 fails loudly. Every process started here is stopped on every exit path: context managers,
@@ -16,6 +19,8 @@ kills the node if this process dies without cleaning up (e.g. SIGKILL on a ctest
 
 import atexit
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -32,7 +37,26 @@ import urllib.parse
 import urllib.request
 
 __all__ = ["HarnessError", "fail", "source_dir", "build_dir", "binary", "free_port",
-           "Proc", "Target", "Broker", "WorkDir", "run", "wait_until"]
+           "Proc", "Target", "Broker", "WorkDir", "run", "wait_until", "TEST_KEYS",
+           "sign_headers"]
+
+# ---- job signing ---------------------------------------------------------------------------
+# A fixed key for tests only (never use it anywhere else). Setting it in os.environ at import
+# gives it to every child process: Proc and subprocess both inherit the environment.
+TEST_KEY_ID = "test-k1"
+TEST_KEY_SECRET = bytes(range(1, 33))
+TEST_KEYS = f"{TEST_KEY_ID}:{base64.b64encode(TEST_KEY_SECRET).decode()}"
+if not os.environ.get("SALVO_SIGNING_KEY_FILE") and not os.environ.get("SALVO_SIGNING_KEYS"):
+    os.environ["SALVO_SIGNING_KEYS"] = TEST_KEYS
+
+
+def sign_headers(message_id, due_ms, body, key_id=TEST_KEY_ID, secret=TEST_KEY_SECRET):
+    """The headers a signed job carries: x-salvo-due-ms, x-salvo-kid and x-salvo-sig, the
+    HMAC-SHA256 of the canonical string of common/sign.h (written again here, independently,
+    so a test also checks the C side against this reading of the format)."""
+    canon = f"salvo-v1\n{key_id}\n{message_id}\n{int(due_ms)}\n".encode() + bytes(body)
+    sig = hmac.new(secret, canon, hashlib.sha256).hexdigest()
+    return {"x-salvo-due-ms": int(due_ms), "x-salvo-kid": key_id, "x-salvo-sig": sig}
 
 
 class HarnessError(AssertionError):
@@ -497,10 +521,18 @@ class Broker:
         """Force-close a client connection by its management name (X-Reason is sent along)."""
         self.mgmt_delete(f"/api/connections/{self.q(name)}", headers={"X-Reason": reason})
 
-    def publish_raw(self, exchange, routing_key, body, properties=None, headers=None):
+    def publish_raw(self, exchange, routing_key, body, properties=None, headers=None,
+                    sign=True, due_ms=0):
         """Publish body bytes through the management API; returns True when routed.
-        exchange "" is the default exchange."""
+        exchange "" is the default exchange. Unless sign is False, the message is published as
+        a job from an allowed publisher: user_id guest (the management login) and the test
+        key's signature over message_id, due_ms and body, so a worker gets past its trust gate
+        and the bytes reach its decoder."""
         props = dict(properties or {})
+        if sign:
+            props.setdefault("user_id", "guest")
+            headers = {**sign_headers(props.get("message_id", ""), due_ms, body),
+                       **(headers or {})}
         if headers is not None:
             props["headers"] = headers
         ex = self.q(exchange or "amq.default")

@@ -1,10 +1,14 @@
 /* salvo-testpub: test-only publisher. Encodes N jobs (or raw bytes, for poison messages) and
  * publishes them to salvo.jobs with confirms, printing each firing id on stdout. The worker's
- * integration tests and the benchmark use it where the producer's schedule would be a detour. */
+ * integration tests and the benchmark use it where the producer's schedule would be a detour.
+ * Like the producer it signs each job when a key is configured (SALVO_SIGNING_KEY_FILE or
+ * SALVO_SIGNING_KEYS) and sets user_id to its login; the forgery tests turn either off or
+ * falsify it (--unsigned, --forge-key, --tamper-url, --user-id, --no-user-id). */
 #include "err.h"
 #include "job.h"
 #include "jobwire.h"
 #include "mq.h"
+#include "sign.h"
 #include "topology.h"
 
 #include "clock.h"
@@ -13,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_REPEAT 64 /* --header, --ctx, --ok, --cmd-arg */
 
 typedef struct opts {
     const char *url, *amqp, *method, *body, *schedule, *raw;
+    const char *forge_kid, *tamper_url, *user_id; /* forgery tests */
+    bool unsigned_, no_user_id;
     const char *headers[MAX_REPEAT], *ctx[MAX_REPEAT], *argv[MAX_REPEAT];
     size_t nheaders, nctx, nargv, nok;
     uint16_t ok[MAX_REPEAT];
@@ -32,30 +39,23 @@ static void usage(void)
           "         [--header 'K: V']... [--ctx K=V]... [--ok STATUS]... [--schedule NAME]\n"
           "         [--due-in-ms MS | --due-at-ms MS] [--attempts N] [--attempt N]\n"
           "         [--timeout-ms N] [--late-ms N] [--redirects] [--cmd ARG]... [--raw FILE]\n"
+          "         [--unsigned | --forge-key KID] [--tamper-url U] [--user-id U | --no-user-id]\n"
+          "--forge-key signs with a fresh random key named KID (unknown to workers);\n"
+          "--tamper-url signs the job with --url, then publishes it with U instead.\n"
           "Every job gets context {\"n\": <index>} plus the --ctx pairs; ids go to stdout.\n",
           stderr);
     exit(2);
 }
 
-static const struct option parse_longopts[] = {{"amqp-url", 1, 0, 'a'},
-                                               {"count", 1, 0, 'n'},
-                                               {"url", 1, 0, 'u'},
-                                               {"method", 1, 0, 'm'},
-                                               {"body", 1, 0, 'b'},
-                                               {"header", 1, 0, 'H'},
-                                               {"ctx", 1, 0, 'c'},
-                                               {"ok", 1, 0, 'k'},
-                                               {"schedule", 1, 0, 's'},
-                                               {"due-in-ms", 1, 0, 'i'},
-                                               {"due-at-ms", 1, 0, 'd'},
-                                               {"attempts", 1, 0, 'A'},
-                                               {"attempt", 1, 0, 'N'},
-                                               {"timeout-ms", 1, 0, 't'},
-                                               {"late-ms", 1, 0, 'l'},
-                                               {"redirects", 0, 0, 'r'},
-                                               {"cmd", 1, 0, 'C'},
-                                               {"raw", 1, 0, 'R'},
-                                               {0, 0, 0, 0}};
+static const struct option parse_longopts[] = {
+    {"amqp-url", 1, 0, 'a'},  {"count", 1, 0, 'n'},      {"url", 1, 0, 'u'},
+    {"method", 1, 0, 'm'},    {"body", 1, 0, 'b'},       {"header", 1, 0, 'H'},
+    {"ctx", 1, 0, 'c'},       {"ok", 1, 0, 'k'},         {"schedule", 1, 0, 's'},
+    {"due-in-ms", 1, 0, 'i'}, {"due-at-ms", 1, 0, 'd'},  {"attempts", 1, 0, 'A'},
+    {"attempt", 1, 0, 'N'},   {"timeout-ms", 1, 0, 't'}, {"late-ms", 1, 0, 'l'},
+    {"redirects", 0, 0, 'r'}, {"cmd", 1, 0, 'C'},        {"raw", 1, 0, 'R'},
+    {"unsigned", 0, 0, 'U'},  {"forge-key", 1, 0, 'F'},  {"tamper-url", 1, 0, 'T'},
+    {"user-id", 1, 0, 'I'},   {"no-user-id", 0, 0, 'Z'}, {0, 0, 0, 0}};
 
 /* Options that repeat, collected into arrays. Returns false for any other option. */
 static bool parse_list(int c, const char *arg, opts *o)
@@ -119,6 +119,21 @@ static bool parse_one(int c, const char *arg, opts *o)
         break;
     case 'R':
         o->raw = arg;
+        break;
+    case 'U':
+        o->unsigned_ = true;
+        break;
+    case 'F':
+        o->forge_kid = arg;
+        break;
+    case 'T':
+        o->tamper_url = arg;
+        break;
+    case 'I':
+        o->user_id = arg;
+        break;
+    case 'Z':
+        o->no_user_id = true;
         break;
     default:
         return false;
@@ -277,10 +292,96 @@ static bool wait_confirms(mq *m, uint64_t last_seq)
     return acked >= last_seq;
 }
 
+/* The ring to sign with: none (--unsigned, or no key configured), a fresh random key no worker
+ * knows (--forge-key), or the configured one. Exits 1 when a key cannot be loaded. */
+static sign_ring *load_ring(const opts *o)
+{
+    char err[512] = "", dir[] = "/tmp/salvo-testpub-XXXXXX", path[64];
+    sign_ring *r = NULL;
+    int rc = ERR_NOTFOUND;
+    if (o->unsigned_)
+        return NULL;
+    if (o->forge_kid && mkdtemp(dir)) {
+        snprintf(path, sizeof path, "%s/key", dir);
+        rc = sign_keygen(path, o->forge_kid, err, sizeof err);
+        if (rc == ERR_OK)
+            rc = sign_ring_load(path, &r, err, sizeof err);
+        unlink(path);
+        rmdir(dir);
+    } else if (!o->forge_kid) {
+        rc = sign_ring_from_env(&r, err, sizeof err);
+        if (rc == ERR_NOTFOUND)
+            return NULL;
+    }
+    if (rc != ERR_OK) {
+        fprintf(stderr, "salvo-testpub: signing key: %s\n", err);
+        exit(1);
+    }
+    return r;
+}
+
+/* The body to publish for job index: as signed, or with --tamper-url the same job pointing
+ * elsewhere (a forger's edit of a signed message). */
+static char *build_published(const opts *o, long index, const char *signed_body, size_t len,
+                             size_t *out_len)
+{
+    if (!o->tamper_url) {
+        *out_len = len;
+        char *copy = malloc(len ? len : 1);
+        if (copy)
+            memcpy(copy, signed_body, len);
+        return copy;
+    }
+    opts t = *o;
+    char id[600];
+    t.url = o->tamper_url;
+    return build(&t, index, out_len, id, sizeof id);
+}
+
+/* Publish one job (or the raw bytes): headers x-salvo-due-ms and, with a ring, the signature
+ * over the body as built; the body sent may be a tampered one. */
+static int publish_one(mq *m, const opts *o, const sign_ring *ring, long i, uint64_t *seq)
+{
+    char id[600] = "raw", kid[SIGN_KID_MAX + 1], sig[SIGN_HEX_LEN + 1];
+    size_t len = 0, sent_len = 0;
+    char *body = o->raw ? read_file(o->raw, &len) : build(o, i, &len, id, sizeof id);
+    char *sent = body ? build_published(o, i, body, len, &sent_len) : NULL;
+    mq_hdr hdrs[3] = {{SIGN_HDR_DUE, NULL, o->due_ms}};
+    size_t nh = 1;
+    int rc = sent ? ERR_OK : ERR_NOMEM;
+    if (rc == ERR_OK && ring)
+        rc = sign_compute(ring, kid, id, o->due_ms, body, len, sig);
+    if (rc == ERR_OK && ring) {
+        hdrs[nh++] = (mq_hdr){SIGN_HDR_KID, kid, 0};
+        hdrs[nh++] = (mq_hdr){SIGN_HDR_SIG, sig, 0};
+    }
+    mq_msg msg = {.exchange = TOPO_JOBS_EXCHANGE,
+                  .routing_key = TOPO_JOBS_KEY,
+                  .body = sent,
+                  .len = sent_len,
+                  .message_id = id,
+                  .content_type = "application/msgpack",
+                  .user_id = o->no_user_id ? NULL
+                             : o->user_id  ? o->user_id
+                                           : mq_user(m),
+                  .headers = hdrs,
+                  .nheaders = nh,
+                  .mandatory = true,
+                  .persistent = true};
+    if (rc == ERR_OK && mq_publish(m, MQ_CH_MAIN, &msg, seq) != ERR_OK)
+        rc = ERR_MQ_CLOSED;
+    if (rc == ERR_OK)
+        printf("%s\n", id);
+    free(body);
+    free(sent);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     opts o;
     parse(argc, argv, &o);
+    sign_ring *ring = load_ring(&o);
     mq_global_init();
     mq_opts mo = {.urls = o.amqp, .conn_name = "salvo-testpub"};
     size_t next = 0;
@@ -290,35 +391,18 @@ int main(int argc, char **argv)
         mq_declare_topology(m, err, sizeof err) != ERR_OK) {
         fprintf(stderr, "salvo-testpub: %s\n", err);
         mq_free(m);
+        sign_ring_free(ring);
         return 1;
     }
     mq_confirm_select(m, MQ_CH_MAIN);
     uint64_t seq = 0;
     int code = 0;
-    for (long i = 0; i < o.count && code == 0; i++) {
-        char id[600] = "raw";
-        size_t len = 0;
-        char *body = o.raw ? read_file(o.raw, &len) : build(&o, i, &len, id, sizeof id);
-        if (!body) {
-            code = 1;
-            break;
-        }
-        mq_msg msg = {.exchange = TOPO_JOBS_EXCHANGE,
-                      .routing_key = TOPO_JOBS_KEY,
-                      .body = body,
-                      .len = len,
-                      .message_id = id,
-                      .content_type = "application/msgpack",
-                      .mandatory = true,
-                      .persistent = true};
-        if (mq_publish(m, MQ_CH_MAIN, &msg, &seq) != ERR_OK)
-            code = 1;
-        free(body);
-        printf("%s\n", id);
-    }
+    for (long i = 0; i < o.count && code == 0; i++)
+        code = publish_one(m, &o, ring, i, &seq) == ERR_OK ? 0 : 1;
     if (code == 0 && !wait_confirms(m, seq))
         code = 1;
     fflush(stdout);
     mq_free(m);
+    sign_ring_free(ring);
     return code;
 }
