@@ -19,16 +19,14 @@ producer | worker | target)
     exec "/usr/local/bin/salvo-$role" "$@"
     ;;
 keygen)
-    # The format salvo reads: "keyid:base64secret", 32 random bytes (256 bits).
+    # salvo-producer keygen: "k1:base64(32 random bytes)", mode 0600, never overwriting.
     file=${1:?keygen needs a FILE}
     if [ -s "$file" ]; then
         echo "salvo-entrypoint: $file already holds a key; kept" >&2
         exit 0
     fi
-    umask 077
-    printf 'k1:%s\n' "$(head -c 32 /dev/urandom | base64 -w 0)" >"$file.tmp"
-    mv "$file.tmp" "$file"
-    echo "salvo-entrypoint: wrote a new signing key to $file" >&2
+    rm -f "$file" # empty: keygen never overwrites a file
+    exec /usr/local/bin/salvo-producer keygen "$file" --key-id k1
     ;;
 help | --help | -h)
     usage

@@ -413,8 +413,11 @@ def consumers_of_jobs(user):
 
 
 def start_worker(wd, user, key, name):
+    # The producer and the admin (testpub below) publish as their own broker users: the AMQP
+    # user_id a worker checks against its allow-list.
+    env = {**role_env(user, key), "SALVO_ALLOWED_PUBLISHERS": "salvo-producer,salvo-admin"}
     return tl.Proc([tl.binary("salvo-worker"), "run"], os.path.join(wd.path, f"{name}.log"),
-                   env=role_env(user, key), name=name)
+                   env=env, name=name)
 
 
 def test_binaries_run_with_role_users():
@@ -443,7 +446,10 @@ def test_binaries_run_with_role_users():
             pub = subprocess.run([tl.binary("salvo-testpub"), "--amqp-url",
                                   amqp_url("salvo-admin"), "--count", "1",
                                   "--url", target.url("/defs-admin")],
-                                 capture_output=True, text=True, timeout=60)
+                                 capture_output=True, text=True, timeout=60,
+                                 env={**{k: v for k, v in os.environ.items()
+                                         if k != "SALVO_SIGNING_KEYS"},
+                                      "SALVO_SIGNING_KEY_FILE": key})
             if pub.returncode != 0:
                 tl.fail(f"full declare as salvo-admin failed ({pub.returncode}):\n{pub.stderr}")
             wait_or_fail("the admin-published job at the target", lambda: any(
