@@ -7,6 +7,7 @@
  * its confirms, then record the firings and save the state. */
 #include "run.h"
 
+#include "autolead.h"
 #include "clock.h"
 #include "err.h"
 #include "fireplan.h"
@@ -100,6 +101,8 @@ static void run_reload(run_ctx *c)
     schedfile *sf = NULL;
     char *errors = NULL;
     int rc = schedfile_load(c->o.schedule, &sf, &errors);
+    if (rc == ERR_OK)
+        autolead_apply(sf, c->o.fanout_lead_us);
     if (rc != ERR_OK) {
         log_err("reload of %s failed (%s); keeping the previous schedule of %zu jobs",
                 c->o.schedule, err_str(rc), c->plan.n);
@@ -241,6 +244,8 @@ static int run_start(run_ctx *c)
     schedfile *sf = NULL;
     char *errors = NULL;
     int rc = schedfile_load(c->o.schedule, &sf, &errors);
+    if (rc == ERR_OK)
+        autolead_apply(sf, c->o.fanout_lead_us);
     if (rc != ERR_OK) {
         log_err("schedule %s is not valid (%s); refusing to start", c->o.schedule, err_str(rc));
         run_log_errors(errors);

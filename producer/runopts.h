@@ -13,12 +13,13 @@ typedef struct runopts {
     const char *state_dir;
     int64_t heartbeat_s;
     int64_t misfire_grace_ms;
-    int log_level;        /* log_level */
-    int log_format;       /* log_format */
-    const char *key_file; /* signing key file; NULL = SALVO_SIGNING_KEYS */
-    bool allow_unsigned;  /* start (and publish unsigned) when no key is configured */
-    publish_opts pub;     /* broker URLs, TLS files, timeouts, connection name */
-    char conn_name[300];  /* "salvo-producer@<host>:<pid>", pointed to by pub.mq.conn_name */
+    int64_t fanout_lead_us; /* autolead: per job of a lead-less fan-out; 0 publishes at T */
+    int log_level;          /* log_level */
+    int log_format;         /* log_format */
+    const char *key_file;   /* signing key file; NULL = SALVO_SIGNING_KEYS */
+    bool allow_unsigned;    /* start (and publish unsigned) when no key is configured */
+    publish_opts pub;       /* broker URLs, TLS files, timeouts, connection name */
+    char conn_name[300];    /* "salvo-producer@<host>:<pid>", pointed to by pub.mq.conn_name */
 } runopts;
 
 /* Fill o from defaults, SALVO_* variables and argv (argv[0] is "run"). Returns -1 to go on, or
