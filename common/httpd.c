@@ -204,6 +204,30 @@ int httpd_start(const httpd_opts *o, httpd **out, char *err, size_t cap)
     return ERR_OK;
 }
 
+bool httpd_addr_off(const char *addr)
+{
+    return addr && (addr[0] == '\0' || strcmp(addr, "off") == 0);
+}
+
+int httpd_serve(const httpd_opts *o, httpd **out)
+{
+    char err[320] = "";
+    *out = NULL;
+    if (httpd_addr_off(o->addr))
+        return ERR_OK;
+    int rc = httpd_start(o, out, err, sizeof err);
+    if (rc == ERR_OK) {
+        log_notice("metrics and health on port %d", httpd_port(*out));
+        return ERR_OK;
+    }
+    if (!o->addr) {
+        log_warn("%s; running without /metrics and /healthz (set --metrics-addr)", err);
+        return ERR_OK;
+    }
+    log_err("--metrics-addr %s: %s", o->addr, err);
+    return rc;
+}
+
 int httpd_port(const httpd *h)
 {
     const union MHD_DaemonInfo *i =

@@ -53,6 +53,17 @@ int httpd_start(const httpd_opts *o, httpd **out, char *err, size_t cap);
 /* The port actually bound (useful with port 0). */
 int httpd_port(const httpd *h);
 
+/* True when a --metrics-addr value turns the server off: "off" or "". NULL (not given) is on. */
+bool httpd_addr_off(const char *addr);
+
+/* Start the server a --metrics-addr value asks for, logging the outcome. addr "off" or "" : no
+ * server (ERR_OK, *out NULL). addr NULL: the role's default port on HTTPD_DEFAULT_HOST, where a
+ * bind failure is only a warning (ERR_OK, *out NULL), because a second process of the same role
+ * on one host finds the port taken and must still run. An explicit address that cannot be used
+ * is an error (ERR_INVAL, ERR_IO, ERR_NOMEM; logged), which callers treat as a configuration
+ * error. o->addr is the value; the rest as for httpd_start. Call from the main thread. */
+int httpd_serve(const httpd_opts *o, httpd **out);
+
 /* Stop the server, waiting for its thread and open requests to finish; NULL-safe. */
 void httpd_stop(httpd *h);
 

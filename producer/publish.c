@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "err.h"
 #include "log.h"
+#include "pmetrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,7 @@ static void publish_drop(publish *p, firebatch *b, const char *why)
     log_warn("broker connection to %s lost: %s; reconnecting", mq_endpoint(p->m), why);
     mq_free(p->m);
     p->m = NULL;
+    pmetrics_lost(p->pm);
     p->url_idx++; /* fail over: the next attempt starts with the next URL */
     p->retry_at_mono_ns = 0;
     p->nseq = p->settle_lo = 0;
@@ -86,6 +88,7 @@ static int publish_open(publish *p)
     }
     p->m = m;
     p->failures = 0;
+    pmetrics_connected(p->pm, p->ever_connected);
     if (p->ever_connected && p->r)
         p->r->reconnects++;
     p->ever_connected = true;
@@ -208,9 +211,11 @@ static int publish_event(publish *p, firebatch *b, mq_event *ev)
     case MQ_EV_BLOCKED:
         log_warn("broker blocked publishing (resource alarm); holding publishes, connection "
                  "kept alive");
+        pmetrics_blocked(p->pm, true);
         break;
     case MQ_EV_UNBLOCKED:
         log_notice("broker unblocked publishing; resuming");
+        pmetrics_blocked(p->pm, false);
         p->progress_mono_ns = clock_mono_ns();
         break;
     case MQ_EV_CLOSED:

@@ -51,6 +51,7 @@ typedef struct publish {
     int64_t drain_deadline_mono_ns; /* set at SIGTERM during a batch */
     int64_t progress_mono_ns;       /* last confirm progress, for confirm_timeout */
     publish_report *r;              /* the batch in progress's report, NULL between batches */
+    struct pmetrics *pm;            /* borrowed, NULL = none: connection state for /healthz */
 } publish;
 
 /* Prepare (no connection yet). o's strings and w are borrowed. */

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "fireplan.h"
 #include "log.h"
+#include "pmetrics.h"
 #include "publish.h"
 #include "redact.h"
 #include "runopts.h"
@@ -45,6 +46,7 @@ typedef struct run_ctx {
     sign_ring *ring;    /* NULL when running --allow-unsigned without a key */
     int64_t saved_mono_ns, save_cost_ns;
     int lock_fd;
+    pmetrics *pm; /* NULL when metrics are off */
 } run_ctx;
 
 static int64_t run_now_ms(void)
@@ -108,12 +110,16 @@ static void run_reload(run_ctx *c)
                 c->o.schedule, err_str(rc), c->plan.n);
         run_log_errors(errors);
         free(errors);
+        pmetrics_reload(c->pm, false);
         return;
     }
     firebatch_clear(&c->batch); /* it borrows names from the plan about to be replaced */
     c->ready = false;
-    if (fireplan_reload(&c->plan, sf, run_now_ms()) != ERR_OK)
+    rc = fireplan_reload(&c->plan, sf, run_now_ms());
+    if (rc != ERR_OK)
         log_err("reload of %s: out of memory; keeping the previous schedule", c->o.schedule);
+    pmetrics_reload(c->pm, rc == ERR_OK);
+    pmetrics_schedules(c->pm, c->plan.n);
 }
 
 /* Plan and build the next batch ahead of its instant. */
@@ -122,6 +128,7 @@ static int run_prepare(run_ctx *c)
     int64_t t0 = clock_mono_ns();
     int rc = fireplan_next(&c->plan, run_now_ms(), &c->due);
     c->have_next = rc == ERR_OK;
+    pmetrics_next_fire(c->pm, c->have_next ? c->due.key_ms : 0);
     if (rc == ERR_NOTFOUND) {
         c->ready = true;
         log_notice("nothing left to fire; waiting for a reload or a stop");
@@ -187,6 +194,23 @@ static void run_log_batch(const run_ctx *c, const publish_report *r, size_t comm
                 b->nf - committed, b->nf);
 }
 
+/* One line per job: its firing id, schedule, lateness and whether the broker confirmed it. The
+ * producer only ever publishes first attempts (retries are the worker's). */
+static void run_log_jobs(const run_ctx *c, const publish_report *r)
+{
+    const firebatch *b = &c->batch;
+    if (!log_enabled(LOG_INFO))
+        return;
+    double late = (double)(r->pass_real_ns - b->key_ms * CLOCK_NS_PER_MS) / 1e6;
+    for (size_t i = 0; i < b->nm; i++) {
+        const firebatch_firing *f = &b->f[b->m[i].firing];
+        bool ok = b->m[i].status == FIREBATCH_CONFIRMED;
+        log_msg(ok ? LOG_INFO : LOG_WARN, b->m[i].id,
+                "published schedule=%s attempt=1 due=%s lateness_ms=%.1f status=%s", f->schedule,
+                f->due_iso, late, ok ? "confirmed" : "unconfirmed");
+    }
+}
+
 /* Publish the built batch, record what the broker confirmed, save the state. */
 static int run_fire(run_ctx *c)
 {
@@ -200,6 +224,8 @@ static int run_fire(run_ctx *c)
         }
     }
     run_log_batch(c, &r, committed);
+    run_log_jobs(c, &r);
+    pmetrics_batch(c->pm, &c->batch, r.pass_real_ns, r.confirm_ns, r.published);
     c->dirty |= committed > 0;
     firebatch_clear(&c->batch);
     c->ready = false;
@@ -212,7 +238,8 @@ static int run_loop(run_ctx *c)
         unsigned bits = waker_take(&c->w, WAKER_HUP | WAKER_TERM | WAKER_CLOCKSET | WAKER_TIMER);
         if (bits & WAKER_TERM)
             return 0;
-        fireplan_observe(&c->plan, run_now_ms(), clock_mono_ns() / CLOCK_NS_PER_MS);
+        pmetrics_clock_step(
+            c->pm, fireplan_observe(&c->plan, run_now_ms(), clock_mono_ns() / CLOCK_NS_PER_MS));
         if (bits & WAKER_HUP)
             run_reload(c);
         if (!c->ready && run_prepare(c) != ERR_OK) {
@@ -300,12 +327,17 @@ int producer_run(int argc, char **argv)
     } else {
         code = run_start(c);
     }
+    if (code < 0 && pmetrics_new(c->o.metrics_addr, &c->pm) != ERR_OK)
+        code = 2; /* an explicit --metrics-addr that cannot be served (logged) */
     if (code < 0) {
+        pmetrics_schedules(c->pm, c->plan.n);
         publish_init(&c->pub, &c->o.pub, &c->w);
+        c->pub.pm = c->pm;
         publish_try(&c->pub); /* connected before the first batch is built, when the broker is up */
         code = run_loop(c);
         run_save_state(c);
         publish_fini(&c->pub);
+        pmetrics_free(c->pm);
         log_notice("stopped (exit %d)", code);
     }
     waker_fini(&c->w);

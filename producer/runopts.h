@@ -20,6 +20,8 @@ typedef struct runopts {
     bool allow_unsigned;    /* start (and publish unsigned) when no key is configured */
     publish_opts pub;       /* broker URLs, TLS files, timeouts, connection name */
     char conn_name[300];    /* "salvo-producer@<host>:<pid>", pointed to by pub.mq.conn_name */
+    /* --metrics-addr: NULL = the default port, "off" = none (httpd_serve) */
+    const char *metrics_addr;
 } runopts;
 
 /* Fill o from defaults, SALVO_* variables and argv (argv[0] is "run"). Returns -1 to go on, or

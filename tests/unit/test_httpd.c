@@ -204,12 +204,44 @@ static void test_defaults(void **state)
     assert_null(h);
 }
 
+/* httpd_serve: "off" and "" serve nothing; a taken default port is only a warning (a second
+ * process of one role on a host), a taken explicit port is an error. */
+static void test_serve_opt(void **state)
+{
+    (void)state;
+    assert_true(httpd_addr_off("off"));
+    assert_true(httpd_addr_off(""));
+    assert_false(httpd_addr_off(NULL));
+    assert_false(httpd_addr_off("127.0.0.1:0"));
+    httpd *h = (httpd *)1, *h2 = (httpd *)1;
+    httpd_opts o = {.addr = "off"};
+    assert_int_equal(httpd_serve(&o, &h), ERR_OK);
+    assert_null(h);
+    o.addr = "127.0.0.1:0";
+    assert_int_equal(httpd_serve(&o, &h), ERR_OK);
+    assert_non_null(h);
+    int port = httpd_port(h);
+    assert_true(port > 0);
+    char taken[32];
+    snprintf(taken, sizeof taken, "127.0.0.1:%d", port);
+    o.addr = taken;
+    assert_int_equal(httpd_serve(&o, &h2), ERR_IO);
+    assert_null(h2);
+    o.addr = NULL;
+    o.default_port = port;
+    h2 = (httpd *)1;
+    assert_int_equal(httpd_serve(&o, &h2), ERR_OK);
+    assert_null(h2);
+    httpd_stop(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_serve),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_serve_opt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
