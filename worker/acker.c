@@ -8,6 +8,7 @@
 #include "topology.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,20 +71,24 @@ static void acker_publish_result(consumer *c, settle *s)
 
 static void acker_log_followup(consumer *c, const settle *s)
 {
+    /* " lateness_ms=N" when the attempt started; a job refused before it ran has none. */
+    char late[40] = "";
+    if (s->lateness_ms != INT64_MIN)
+        snprintf(late, sizeof late, " lateness_ms=%lld", (long long)s->lateness_ms);
+    const char *sched = s->schedule ? s->schedule : "-";
     if (s->action == OUTCOME_RETRY) {
         c->st->retried++;
         log_msg(LOG_NOTICE, acker_id(s),
-                "retried schedule=%s attempt=%u status=%d next_attempt=%u level=r%d",
-                s->schedule ? s->schedule : "-", s->attempt, s->status, s->attempt + 1,
-                s->retry_level);
+                "retried schedule=%s attempt=%u status=%d next_attempt=%u level=r%d%s", sched,
+                s->attempt, s->status, s->attempt + 1, s->retry_level, late);
     } else if (s->action == OUTCOME_MISSED) {
         c->st->missed++;
-        log_msg(LOG_WARN, acker_id(s), "missed schedule=%s attempt=%u reason=%s",
-                s->schedule ? s->schedule : "-", s->attempt, s->reason);
+        log_msg(LOG_WARN, acker_id(s), "missed schedule=%s attempt=%u reason=%s%s", sched,
+                s->attempt, s->reason, late);
     } else {
         c->st->dead++;
-        log_msg(LOG_WARN, acker_id(s), "dead-lettered schedule=%s attempt=%u status=%d reason=%s",
-                s->schedule ? s->schedule : "-", s->attempt, s->status, s->reason);
+        log_msg(LOG_WARN, acker_id(s), "dead-lettered schedule=%s attempt=%u status=%d reason=%s%s",
+                sched, s->attempt, s->status, s->reason, late);
     }
 }
 
@@ -92,7 +97,7 @@ static void acker_ack(consumer *c, settle *s)
 {
     if (mq_ack(c->m, s->gen, s->channel, s->tag) == ERR_OK) {
         c->st->acked++;
-        wmetrics_outcome(c->wm, s->label);
+        wmetrics_settled(c->wm, s->label, s->reason, s->retry_level);
     }
     if (s->id)
         recent_add(c->recent, s->id, s->attempt);

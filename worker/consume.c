@@ -55,7 +55,7 @@ static void consume_connect(consumer *c)
     c->m = m;
     c->failures = 0;
     pool_set_generation(c->pool, mq_generation(m));
-    metrics_set(c->wm ? c->wm->connected : NULL, 1);
+    metrics_set(c->wm ? c->wm->connected : NULL, c->draining ? 0 : 1);
     c->next_url = idx;
     log_notice("consuming %s from %s (connection generation %" PRIu64 ", prefetch %u)",
                TOPO_JOBS_QUEUE, mq_endpoint(m), mq_generation(m), c->o->prefetch);
@@ -103,7 +103,7 @@ static void consume_delivery(consumer *c, mq_delivery *d)
     t->bad_publisher = !trust_allowed(c->o->publishers, t->d.user_id, mq_user(c->m));
     c->st->received++;
     c->outstanding++;
-    metrics_inc(c->wm ? c->wm->deliveries : NULL);
+    wmetrics_delivered(c->wm, t->d.timestamp_s, t->recv_ns);
     pool_dispatch(c->pool, t);
 }
 
@@ -169,6 +169,7 @@ static void consume_poll(consumer *c)
 static void consume_begin_drain(consumer *c)
 {
     c->draining = true;
+    metrics_set(c->wm ? c->wm->connected : NULL, 0); /* no longer consuming: /healthz fails */
     c->drain_deadline = clock_mono_ns() + c->o->grace_ms * CLOCK_NS_PER_MS;
     if (c->m)
         mq_cancel(c->m);

@@ -112,7 +112,7 @@ typedef struct worker {
     outq *q;
     recent *rec;
     inflight *inf;
-    wmetrics *wm; /* NULL without --metrics-addr */
+    wmetrics *wm; /* NULL with --metrics-addr off */
     httpd *http;
     pool *p;
 } worker;
@@ -125,7 +125,7 @@ static int worker_build(worker *w, const run_cfg *cfg, const settle_env *env,
         max_inflight * RECENT_PER_JOB > RECENT_MIN ? max_inflight * RECENT_PER_JOB : RECENT_MIN;
     if (outq_new(&w->q) != ERR_OK || recent_new(nrecent, &w->rec) != ERR_OK ||
         inflight_new(max_inflight, &w->inf) != ERR_OK ||
-        (cfg->metrics_addr && wmetrics_new(&w->wm) != ERR_OK))
+        (!httpd_addr_off(cfg->metrics_addr) && wmetrics_new(&w->wm) != ERR_OK))
         return ERR_NOMEM;
     pool_opts po = {.threads = threads,
                     .max_inflight = max_inflight,
@@ -151,7 +151,8 @@ static int worker_build(worker *w, const run_cfg *cfg, const settle_env *env,
     return rc;
 }
 
-/* GET /healthz: healthy while consuming (read from the gauge the I/O thread sets). */
+/* GET /healthz: healthy while connected and consuming (the gauge the I/O thread sets: 0 after a
+ * lost connection, a broker-cancelled consumer, or the stop's cancel). */
 static bool worker_health(void *arg, char *reason, size_t cap)
 {
     const wmetrics *wm = arg;
@@ -161,19 +162,14 @@ static bool worker_health(void *arg, char *reason, size_t cap)
     return false;
 }
 
-/* The /metrics and /healthz server, when asked for. ERR_OK, or the bind error (logged). */
+/* The /metrics and /healthz server unless turned off. ERR_OK, or the error of an explicit
+ * address that cannot be served (logged; see httpd_serve). */
 static int worker_http(worker *w, const char *addr)
 {
-    if (!addr)
+    if (!w->wm)
         return ERR_OK;
-    char err[256] = "";
     httpd_opts o = {addr, HTTPD_PORT_WORKER, w->wm->reg, worker_health, w->wm};
-    int rc = httpd_start(&o, &w->http, err, sizeof err);
-    if (rc != ERR_OK)
-        log_err("--metrics-addr %s: %s", addr, err);
-    else
-        log_notice("metrics and health on port %d", httpd_port(w->http));
-    return rc;
+    return httpd_serve(&o, &w->http);
 }
 
 static void worker_fini(worker *w)
@@ -285,8 +281,8 @@ static int cmd_run(int argc, char **argv)
          "is always allowed (default: only it)",
          NULL, 0, 0, 0},
         {"metrics-addr", "SALVO_METRICS_ADDR", CONFIG_STRING, &c.metrics_addr, NULL,
-         "serve /metrics and /healthz on HOST:PORT (default: off; port 9471 if omitted)", NULL, 0,
-         0, 0},
+         "serve /metrics and /healthz on HOST:PORT (default 127.0.0.1:9471; off: none)", NULL, 0, 0,
+         0},
         {"log-level", "SALVO_LOG_LEVEL", CONFIG_ENUM, &c.level, "info", "log threshold",
          level_names, 0, 0, 0},
         {"log-format", "SALVO_LOG_FORMAT", CONFIG_ENUM, &c.format, "text", "log line format",

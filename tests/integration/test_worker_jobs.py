@@ -229,7 +229,8 @@ def test_metrics_and_health():
     vals = {m.group(1): float(m.group(2)) for m in re.finditer(
         r'^(salvo_worker_\w+(?:\{[^}]*\})?) (\S+)$', text, re.M)}
     for key, least in (('salvo_worker_jobs_total{outcome="ok"}', 150),
-                       ('salvo_worker_jobs_total{outcome="dead"}', 5),
+                       ('salvo_worker_jobs_total{outcome="dead"}', 3),
+                       ('salvo_worker_jobs_total{outcome="invalid"}', len(POISON)),
                        ('salvo_worker_jobs_total{outcome="retry"}', 3),
                        ('salvo_worker_start_lateness_seconds_count', 150),
                        ("salvo_worker_connected", 1)):
