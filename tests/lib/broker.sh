@@ -5,6 +5,7 @@
 #   broker.sh start DIR [--nodename N] [--amqp-port P] [--mgmt-port P] [--dist-port P]
 #                       [--tls CERTDIR] [--tls-port P] [--plugins a,b] [--heartbeat S]
 #                       [--stats-ms MS] [--timeout S] [--no-trim] [--no-cli-check]
+#                       (--plugins rabbitmq_prometheus: its port is PROM_PORT in broker.env)
 #                       [--owner-pid PID]   (kill the node once PID is gone)
 #   broker.sh stop DIR [--kill] [--clean] [--timeout S]
 #                     graceful (rabbitmqctl stop, ~6-9 s: the management agent takes 5 s to stop)
@@ -89,6 +90,7 @@ load_launch() {
         MGMT_PORT) : "${MGMT_PORT:=$v}" ;;
         DIST_PORT) : "${DIST_PORT:=$v}" ;;
         TLS_PORT) : "${TLS_PORT:=$v}" ;;
+        PROM_PORT) : "${PROM_PORT:=$v}" ;;
         esac
     done <"$LAUNCH"
 }
@@ -144,10 +146,15 @@ pick_port() {
     die "no free port found in 20000-32767"
 }
 choose_ports() {
-    local var p
+    local var p prom=""
     TAKEN=""
     [ -n "$TLS_DIR" ] || TLS_PORT=""
-    for var in AMQP_PORT MGMT_PORT DIST_PORT ${TLS_DIR:+TLS_PORT}; do
+    # rabbitmq_prometheus listens on 15692 unless told otherwise: a private port per node.
+    case ",$PLUGINS," in
+    *,rabbitmq_prometheus,*) prom=PROM_PORT ;;
+    *) PROM_PORT="" ;;
+    esac
+    for var in AMQP_PORT MGMT_PORT DIST_PORT ${TLS_DIR:+TLS_PORT} $prom; do
         p=${!var:-}
         if [ -n "$p" ]; then
             port_free "$p" || die "$var $p is in use (by another process or node)"
@@ -214,6 +221,10 @@ write_config() {
         echo "collect_statistics_interval = $STATS_MS"
         echo "# as deploy/rabbitmq/rabbitmq.conf: 256 KiB jobs, results up to 6 x 64 KiB escaped"
         echo "max_message_size = 524288"
+        if [ -n "${PROM_PORT:-}" ]; then
+            echo "prometheus.tcp.ip = 127.0.0.1"
+            echo "prometheus.tcp.port = $PROM_PORT"
+        fi
         if [ -n "$TLS_DIR" ]; then
             echo "listeners.ssl.default = 127.0.0.1:$TLS_PORT"
             echo "ssl_options.cacertfile = $N/tls/ca_certificate.pem"
@@ -357,6 +368,7 @@ write_env() {
             echo "TLS_PORT=$TLS_PORT"
             echo "AMQPS_URL=amqps://guest:guest@localhost:$TLS_PORT/"
         fi
+        [ -z "${PROM_PORT:-}" ] || echo "PROM_PORT=$PROM_PORT"
         echo "BROKER_DIR=$DIR"
         echo "BROKER_PGID=$(cat "$PIDFILE")"
         echo "BROKER_PID=$(cat "$N/rabbit.pid" 2>/dev/null || true)"
@@ -390,6 +402,7 @@ launch() {
         echo "MGMT_PORT=$MGMT_PORT"
         echo "DIST_PORT=$DIST_PORT"
         [ -z "${TLS_PORT:-}" ] || echo "TLS_PORT=$TLS_PORT"
+        [ -z "${PROM_PORT:-}" ] || echo "PROM_PORT=$PROM_PORT"
     } >"$LAUNCH"
     # setsid: the node gets its own session and process group, so `stop` can kill exactly it,
     # and a Ctrl-C in the caller's terminal does not reach it. The cwd is the node's own run
@@ -479,7 +492,7 @@ cmd_status() {
 }
 
 parse_start_flags() {
-    NODENAME="" AMQP_PORT="" MGMT_PORT="" DIST_PORT="" TLS_PORT="" TLS_DIR=""
+    NODENAME="" AMQP_PORT="" MGMT_PORT="" DIST_PORT="" TLS_PORT="" TLS_DIR="" PROM_PORT=""
     PLUGINS=$BASE_PLUGINS TRIM=1 CLI_CHECK=1 OWNER_PID=""
     while [ $# -gt 0 ]; do
         case $1 in
