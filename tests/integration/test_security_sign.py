@@ -71,7 +71,8 @@ def test_forgeries_never_run():
     port = free_port()
     worker = f.worker(extra=["--metrics-addr", f"127.0.0.1:{port}"])
     T = next_second(3)
-    f.producer(f.schedule([http_job("signed", target.url("/signed/{{index}}"), {"at": iso(T)})]))
+    producer = f.producer(f.schedule([http_job("signed", target.url("/signed/{{index}}"),
+                                               {"at": iso(T)})]))
     due = T * 1000
     pub = ["--due-at-ms", str(due)]
     legit = testpub(b.amqp_url, *pub, "--url", target.url("/legit"), "--schedule", "legit")
@@ -114,6 +115,9 @@ def test_forgeries_never_run():
         fail(f"salvo_worker_rejected_total is {counts}, wanted 3 bad-signature, 1 bad-publisher")
     if not worker.alive():
         fail("the worker died")
+    e2e.stop_ok(producer)
+    e2e.stop_ok(worker)
+    e2e.assert_clean(producer, worker)  # no 406, no sanitizer report
 
 
 def test_no_key_refuses_to_start():
