@@ -394,6 +394,50 @@ static int64_t job_floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+/* v as exactly `width` decimal digits at p (v < 10^width). */
+static char *job_digits(char *p, unsigned v, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + width;
+}
+
+/* The id of a year in 0..9999 without snprintf, which was most of the cost of building a
+ * firing's 10,000 ids and of loading a 100,000-entry schedule. Same bytes as the general form. */
+static int job_format_id_fast(const char *schedule, unsigned y, unsigned m, unsigned d,
+                              unsigned sod, uint32_t index, char *buf, size_t cap)
+{
+    char tail[32], *p = tail, rev[10];
+    int nrev = 0;
+    *p++ = '@';
+    p = job_digits(p, y, 4);
+    p = job_digits(p, m, 2);
+    p = job_digits(p, d, 2);
+    *p++ = 'T';
+    p = job_digits(p, sod / 3600, 2);
+    p = job_digits(p, sod / 60 % 60, 2);
+    p = job_digits(p, sod % 60, 2);
+    *p++ = 'Z';
+    *p++ = '#';
+    do {
+        rev[nrev++] = (char)('0' + index % 10);
+        index /= 10;
+    } while (index);
+    while (nrev)
+        *p++ = rev[--nrev];
+    size_t ls = strlen(schedule), lt = (size_t)(p - tail);
+    if (ls + lt >= cap) {
+        buf[0] = '\0';
+        return ERR_RANGE;
+    }
+    memcpy(buf, schedule, ls);
+    memcpy(buf + ls, tail, lt);
+    buf[ls + lt] = '\0';
+    return ERR_OK;
+}
+
 int job_format_id(const char *schedule, int64_t due_ms, uint32_t index, char *buf, size_t cap)
 {
     if (!schedule || !buf || cap == 0)
@@ -404,6 +448,8 @@ int job_format_id(const char *schedule, int64_t due_ms, uint32_t index, char *bu
     int64_t y;
     unsigned m, d;
     clock_civil_from_days(days, &y, &m, &d);
+    if (y >= 0 && y <= 9999)
+        return job_format_id_fast(schedule, (unsigned)y, m, d, (unsigned)sod, index, buf, cap);
     int n = snprintf(buf, cap, "%s@%04lld%02u%02uT%02d%02d%02dZ#%u", schedule, (long long)y, m, d,
                      (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), index);
     if (n < 0 || (size_t)n >= cap) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- builders ------------------------------------------------------------------------------ */
 
@@ -520,6 +521,37 @@ static void test_format_id_table(void **state)
     }
 }
 
+/* The digit-by-digit path against a gmtime_r + snprintf reference over many instants (years
+ * 1970..9999), with indexes up to UINT32_MAX and ids that exactly fill or overflow the buffer. */
+static void test_format_id_matches_reference(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ULL; /* xorshift64: a fixed, reproducible sequence */
+    for (int i = 0; i < 5000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int64_t due_ms = (int64_t)(x % 253402300800000ULL);
+        uint32_t index = i % 3 == 0 ? UINT32_MAX - (uint32_t)i : (uint32_t)(x >> 40);
+        time_t secs = (time_t)(due_ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        char want[96], got[96];
+        int n = snprintf(want, sizeof want, "s%d@%04d%02d%02dT%02d%02d%02dZ#%u", i % 97,
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, index);
+        char sched[8];
+        snprintf(sched, sizeof sched, "s%d", i % 97);
+        assert_int_equal(job_format_id(sched, due_ms, index, got, sizeof got), ERR_OK);
+        assert_string_equal(got, want);
+        assert_int_equal(job_format_id(sched, due_ms, index, got, (size_t)n), ERR_RANGE);
+        assert_string_equal(got, "");
+    }
+    char buf[64]; /* past year 9999: the general form */
+    assert_int_equal(job_format_id("far", 253402300800000LL, 3, buf, sizeof buf), ERR_OK);
+    assert_string_equal(buf, "far@100000101T000000Z#3");
+}
+
 static void test_format_id_bounds(void **state)
 {
     (void)state;
@@ -539,7 +571,7 @@ int main(void)
         cmocka_unit_test(test_validate_table),   cmocka_unit_test(test_validate_reason_buffer),
         cmocka_unit_test(test_clone_http),       cmocka_unit_test(test_clone_command),
         cmocka_unit_test(test_fini_is_safe),     cmocka_unit_test(test_format_id_table),
-        cmocka_unit_test(test_format_id_bounds),
+        cmocka_unit_test(test_format_id_bounds), cmocka_unit_test(test_format_id_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
