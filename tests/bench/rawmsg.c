@@ -48,7 +48,8 @@ static int rawmsg_one(const sched_entry *e, int64_t due_s, uint32_t index, rawms
     return rc;
 }
 
-static int rawmsg_fill(const sched_entry *e, size_t count, rawmsg_set *out, char *err, size_t cap)
+static int rawmsg_fill(const sched_entry *e, size_t count, const sign_ring *ring, rawmsg_set *out,
+                       char *err, size_t cap)
 {
     int64_t due_s = 0;
     int rc = rawmsg_due(e, &due_s);
@@ -63,8 +64,12 @@ static int rawmsg_fill(const sched_entry *e, size_t count, rawmsg_set *out, char
     snprintf(out->schedule, sizeof out->schedule, "%s", e->name);
     clock_format_iso(due_s * CLOCK_NS_PER_SEC, 0, out->due_iso, sizeof out->due_iso);
     out->max_lateness_ms = e->max_lateness_ms;
+    out->due_ms = due_s * 1000;
     for (size_t i = 0; i < n; i++) {
-        rc = rawmsg_one(e, due_s, (uint32_t)i, &out->m[i]);
+        rawmsg *m = &out->m[i];
+        rc = rawmsg_one(e, due_s, (uint32_t)i, m);
+        if (rc == ERR_OK && ring)
+            rc = sign_compute(ring, out->kid, m->id, out->due_ms, m->body, m->len, m->sig);
         if (rc != ERR_OK) {
             snprintf(err, cap, "entry %s, index %zu: %s", e->name, i, err_str(rc));
             return rc;
@@ -79,9 +84,13 @@ int rawmsg_build(const char *path, const char *entry, size_t count, rawmsg_set *
                  size_t cap)
 {
     schedfile *sf = NULL;
+    sign_ring *ring = NULL;
     char *errors = NULL;
     memset(out, 0, sizeof *out);
-    int rc = schedfile_load(path, &sf, &errors);
+    int rc = sign_ring_from_env(&ring, err, cap);
+    if (rc != ERR_OK && rc != ERR_NOTFOUND)
+        goto fail;
+    rc = schedfile_load(path, &sf, &errors);
     if (rc != ERR_OK) {
         snprintf(err, cap, "%s", errors ? errors : err_str(rc));
         goto fail;
@@ -92,14 +101,16 @@ int rawmsg_build(const char *path, const char *entry, size_t count, rawmsg_set *
         rc = ERR_NOTFOUND;
         goto fail;
     }
-    rc = rawmsg_fill(e, count, out, err, cap);
+    rc = rawmsg_fill(e, count, ring, out, err, cap);
     if (rc != ERR_OK)
         goto fail;
     schedfile_free(sf);
+    sign_ring_free(ring);
     return ERR_OK;
 fail:
     rawmsg_fini(out);
     schedfile_free(sf);
+    sign_ring_free(ring);
     free(errors);
     return rc;
 }

@@ -99,13 +99,19 @@ static int rr_publish_one(amqp_connection_state_t c, const rr_run *r, size_t i)
 {
     const rawmsg_set *s = r->msgs;
     char expiration[24];
-    amqp_table_entry_t h[3] = {
+    amqp_table_entry_t h[6] = {
         {amqp_cstring_bytes("x-salvo-job"), {AMQP_FIELD_KIND_UTF8, {.bytes = {0, NULL}}}},
         {amqp_cstring_bytes("x-salvo-due"), {AMQP_FIELD_KIND_UTF8, {.bytes = {0, NULL}}}},
         {amqp_cstring_bytes("x-salvo-attempt"), {AMQP_FIELD_KIND_I64, {.i64 = 1}}},
+        {amqp_cstring_bytes(SIGN_HDR_DUE), {AMQP_FIELD_KIND_I64, {.i64 = s->due_ms}}},
+        {amqp_cstring_bytes(SIGN_HDR_KID), {AMQP_FIELD_KIND_UTF8, {.bytes = {0, NULL}}}},
+        {amqp_cstring_bytes(SIGN_HDR_SIG), {AMQP_FIELD_KIND_UTF8, {.bytes = {0, NULL}}}},
     };
     h[0].value.value.bytes = amqp_cstring_bytes(s->schedule);
     h[1].value.value.bytes = amqp_cstring_bytes(s->due_iso);
+    h[4].value.value.bytes = amqp_cstring_bytes(s->kid);
+    h[5].value.value.bytes = amqp_cstring_bytes(s->m[i].sig);
+    int nh = s->kid[0] ? 6 : 4; /* the producer's headers, signature included when it signs */
     amqp_basic_properties_t p;
     memset(&p, 0, sizeof p);
     p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
@@ -114,7 +120,7 @@ static int rr_publish_one(amqp_connection_state_t c, const rr_run *r, size_t i)
     p.delivery_mode = 2;
     p.message_id = amqp_cstring_bytes(s->m[i].id);
     p.timestamp = (uint64_t)(clock_real_ns() / CLOCK_NS_PER_SEC);
-    p.headers = (amqp_table_t){3, h};
+    p.headers = (amqp_table_t){nh, h};
     if (s->max_lateness_ms > 0) {
         snprintf(expiration, sizeof expiration, "%lld", (long long)s->max_lateness_ms);
         p.expiration = amqp_cstring_bytes(expiration);
