@@ -130,6 +130,37 @@ static int mq_on_deliver(mq *m, const amqp_frame_t *f, mq_event *ev)
     return rc;
 }
 
+int mq_get(mq *m, int channel, const char *queue, mq_delivery *out, char *err, size_t cap)
+{
+    memset(out, 0, sizeof *out);
+    if (!m->open)
+        return ERR_MQ_CLOSED;
+    amqp_rpc_reply_t r =
+        amqp_basic_get(m->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), 0);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        return mq_fail_reply(m, r, "basic.get", err, cap);
+    if (r.reply.id != AMQP_BASIC_GET_OK_METHOD)
+        return ERR_NOTFOUND; /* basic.get-empty */
+    const amqp_basic_get_ok_t *ok = r.reply.decoded;
+    out->gen = m->gen;
+    out->channel = channel;
+    out->tag = ok->delivery_tag;
+    out->redelivered = ok->redelivered;
+    out->exchange = mq_bytes_dup(ok->exchange);
+    out->routing_key = mq_bytes_dup(ok->routing_key);
+    amqp_message_t msg;
+    r = amqp_read_message(m->conn, (amqp_channel_t)channel, &msg, 0);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        mq_delivery_fini(out);
+        return mq_fail_reply(m, r, "basic.get body", err, cap);
+    }
+    int rc = mq_copy_message(out, &msg);
+    amqp_destroy_message(&msg);
+    if (rc != ERR_OK)
+        mq_delivery_fini(out);
+    return rc;
+}
+
 static int mq_on_return(mq *m, const amqp_frame_t *f, mq_event *ev)
 {
     const amqp_basic_return_t *ret = f->payload.method.decoded;

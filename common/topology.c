@@ -21,10 +21,17 @@ const int64_t topo_retry_delay_ms[TOPO_RETRY_LEVELS] = {1000, 5000, 30000, 12000
     }
 
 static const topo_exchange topo_exchanges[] = {
-    {TOPO_JOBS_EXCHANGE, "direct", {{0}}},
-    {TOPO_DEAD_EXCHANGE, "direct", {{0}}},
-    {TOPO_RETRY_EXCHANGE, "direct", {{0}}},
-    {TOPO_RESULTS_EXCHANGE, "fanout", {{0}}},
+    {TOPO_JOBS_EXCHANGE, "direct", {{0}}},     {TOPO_DEAD_EXCHANGE, "direct", {{0}}},
+    {TOPO_RETRY_EXCHANGE, "direct", {{0}}},    {TOPO_RESULTS_EXCHANGE, "fanout", {{0}}},
+    {TOPO_PRODUCER_EXCHANGE, "direct", {{0}}},
+};
+
+/* A last-value queue: each new watermark pushes the previous one out (drop-head), and the
+ * quorum type keeps it through the loss of a cluster node like every job. */
+const topo_arg topo_watermark_args[TOPO_ARGS_MAX] = {
+    {"x-queue-type", TOPO_ARG_STR, "quorum", 0},
+    {"x-max-length", TOPO_ARG_INT, NULL, 1},
+    {"x-overflow", TOPO_ARG_STR, "drop-head", 0},
 };
 
 static topology topo_table;

@@ -12,24 +12,33 @@
  *              binding arguments that start with "x-".)
  *   worker  --(salvo.retry, key "rN")--> [salvo.retry.N] TTL --> salvo.jobs "job" (next attempt)
  *   worker  --(salvo.dead, key "dead"|"missed")--> [salvo.dead] / [salvo.missed]
- *   worker  --(salvo.results)--> [salvo.results] (bounded, newest kept) */
+ *   worker  --(salvo.results)--> [salvo.results] (bounded, newest kept)
+ *   producer --(salvo.producer, key <group>)--> [salvo.producer.watermark.<group>]
+ *              High availability (producer/lease.c): one quorum last-value queue per producer
+ *              group holding the confirmed "fired up to" instants, and an exclusive queue
+ *              salvo.producer.lease.<group> that exists only while the active producer's
+ *              connection lives. Both are per group, so the producer declares them at run time
+ *              (they are not in the table); its user may configure salvo.producer.* only. */
 #ifndef SALVO_TOPOLOGY_H
 #define SALVO_TOPOLOGY_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define TOPO_JOBS_EXCHANGE    "salvo.jobs"
-#define TOPO_JOBS_QUEUE       "salvo.jobs"
-#define TOPO_JOBS_KEY         "job"
-#define TOPO_DEAD_EXCHANGE    "salvo.dead"
-#define TOPO_DEAD_QUEUE       "salvo.dead"
-#define TOPO_DEAD_KEY         "dead"
-#define TOPO_MISSED_QUEUE     "salvo.missed"
-#define TOPO_MISSED_KEY       "missed"
-#define TOPO_RETRY_EXCHANGE   "salvo.retry"
-#define TOPO_RESULTS_EXCHANGE "salvo.results"
-#define TOPO_RESULTS_QUEUE    "salvo.results"
+#define TOPO_JOBS_EXCHANGE     "salvo.jobs"
+#define TOPO_JOBS_QUEUE        "salvo.jobs"
+#define TOPO_JOBS_KEY          "job"
+#define TOPO_DEAD_EXCHANGE     "salvo.dead"
+#define TOPO_DEAD_QUEUE        "salvo.dead"
+#define TOPO_DEAD_KEY          "dead"
+#define TOPO_MISSED_QUEUE      "salvo.missed"
+#define TOPO_MISSED_KEY        "missed"
+#define TOPO_RETRY_EXCHANGE    "salvo.retry"
+#define TOPO_RESULTS_EXCHANGE  "salvo.results"
+#define TOPO_RESULTS_QUEUE     "salvo.results"
+#define TOPO_PRODUCER_EXCHANGE "salvo.producer"
+#define TOPO_LEASE_PREFIX      "salvo.producer.lease."
+#define TOPO_WATERMARK_PREFIX  "salvo.producer.watermark."
 
 /* A redelivery-count ceiling the broker enforces as a backstop; workers dead-letter a message
  * themselves well before it (a job that crashed workers this often is poison). */
@@ -79,6 +88,9 @@ typedef struct topology {
     topo_binding bindings[16];
     size_t nbindings;
 } topology;
+
+/* Arguments of a salvo.producer.watermark.<group> queue: quorum, only the newest message kept. */
+extern const topo_arg topo_watermark_args[TOPO_ARGS_MAX];
 
 /* Build the table (static storage, built once, thread-safe after the first call). */
 const topology *topology_get(void);

@@ -370,6 +370,25 @@ int64_t fireplan_observe(fireplan *p, int64_t real_ms, int64_t mono_ms)
     return step;
 }
 
+size_t fireplan_adopt(fireplan *p, const prodstate *st)
+{
+    size_t moved = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        fireplan_entry *ent = &p->ents[i];
+        const prodstate_rec *rec = prodstate_find(st, ent->e->name);
+        /* A changed entry (other digest) starts afresh, as after a restart; an older instant
+         * than what this producer confirmed itself says nothing new. */
+        if (!rec || rec->digest != ent->e->digest || rec->last_s <= ent->last_s)
+            continue;
+        ent->last_s = rec->last_s;
+        ent->next_s = fireplan_after(ent->e, rec->last_s);
+        ent->replay_end_s = 0;
+        fireplan_schedule(p, (uint32_t)i);
+        moved++;
+    }
+    return moved;
+}
+
 int fireplan_state(const fireplan *p, prodstate_rec **out, size_t *n)
 {
     size_t k = 0;

@@ -95,6 +95,14 @@ void fireplan_batch_fini(fireplan_batch *b);
  * saying what the plan does about it. */
 int64_t fireplan_observe(fireplan *p, int64_t real_ms, int64_t mono_ms);
 
+/* Take over another producer's confirmed instants (a watermark read from the broker when this
+ * one becomes active): every entry with a record of the same digest that is later than its own
+ * last instant resumes after it, even when that moves its next instant back (the firings in
+ * between were not confirmed by anyone: they fire late within the misfire grace, or follow the
+ * misfire policy when they fell before this producer started). Entries keep their `since`.
+ * Returns how many entries moved. Not thread-safe. */
+size_t fireplan_adopt(fireplan *p, const prodstate *st);
+
 /* The records to save: one per entry that has fired (names borrowed from the plan). *out is
  * malloc'd (caller frees). ERR_OK or ERR_NOMEM. */
 int fireplan_state(const fireplan *p, prodstate_rec **out, size_t *n);

@@ -47,6 +47,11 @@ static void pmetrics_register(pmetrics *pm)
                                    "1 while connected to the broker with the topology declared");
     pm->blocked = pmetrics_gauge(m, "salvo_producer_blocked",
                                  "1 while the broker blocks publishing (resource alarm)");
+    pm->active = pmetrics_gauge(m, "salvo_producer_active",
+                                "1 while this producer publishes: always without --ha-group; in a "
+                                "group, while it holds the lease");
+    pm->leases = pmetrics_counter(m, "salvo_producer_lease_acquired_total",
+                                  "Times this producer took its group's lease (became active)");
     pm->clock_steps = pmetrics_counter(m, "salvo_producer_clock_steps_total",
                                        "Realtime clock steps seen (against the monotonic clock)");
     pm->clock_last_step = pmetrics_gauge(m, "salvo_producer_clock_last_step_seconds",
@@ -115,6 +120,15 @@ void pmetrics_lost(pmetrics *pm)
 {
     if (pm)
         metrics_set(pm->connected, 0);
+}
+
+void pmetrics_active(pmetrics *pm, bool active, bool took)
+{
+    if (!pm)
+        return;
+    if (took)
+        metrics_inc(pm->leases);
+    metrics_set(pm->active, active ? 1 : 0);
 }
 
 void pmetrics_blocked(pmetrics *pm, bool blocked)

@@ -20,6 +20,7 @@ typedef struct pmetrics {
     metrics_series *publishes, *batches, *build_errors;
     metrics_series *confirm_s, *lateness_s; /* histograms, seconds, one observation per batch */
     metrics_series *reconnects, *connected, *blocked;
+    metrics_series *active, *leases; /* high availability (lease.h) */
     metrics_series *clock_steps, *clock_last_step;
     metrics_series *schedules, *reload_ok, *reload_failed, *next_fire;
 } pmetrics;
@@ -44,6 +45,10 @@ void pmetrics_blocked(pmetrics *pm, bool blocked);
  * time; basic.publish calls, republications included. */
 void pmetrics_batch(pmetrics *pm, const firebatch *b, int64_t pass_real_ns, int64_t confirm_ns,
                     unsigned publishes);
+
+/* High availability: active is true while this producer is the one that publishes (always
+ * without --ha-group); took counts a lease taken (a takeover, or the first start). */
+void pmetrics_active(pmetrics *pm, bool active, bool took);
 
 /* A realtime clock step seen by the loop (step_ms as fireplan_observe returns it; 0 = none). */
 void pmetrics_clock_step(pmetrics *pm, int64_t step_ms);

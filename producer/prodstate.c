@@ -136,38 +136,51 @@ static size_t prodstate_parse(char *buf, size_t len, prodstate *st)
     return ended ? 0 : lineno + 1;
 }
 
-int prodstate_load(const char *dir, prodstate *st)
+int prodstate_decode(char *buf, size_t len, prodstate *st, size_t *bad_line)
 {
     memset(st, 0, sizeof *st);
-    char path[4096];
-    size_t len = 0;
-    snprintf(path, sizeof path, "%s/%s", dir, PRODSTATE_FILE);
-    int rc = prodstate_slurp(path, &st->buf, &len);
-    if (rc != ERR_OK) {
-        if (rc == ERR_IO)
-            log_warn("state file %s unreadable (errno %d); starting without state", path, errno);
-        return rc;
-    }
-    size_t bad = prodstate_parse(st->buf, len, st);
+    st->buf = buf;
+    size_t bad = prodstate_parse(buf, len, st);
+    *bad_line = 0;
     if (!st->recs) {
         prodstate_fini(st);
         return ERR_NOMEM;
     }
     if (bad == 0) {
         qsort(st->recs, st->n, sizeof *st->recs, prodstate_cmp);
-        for (size_t i = 1; i < st->n && bad == 0; i++)
-            bad = strcmp(st->recs[i - 1].name, st->recs[i].name) == 0 ? i + 1 : 0;
-        if (bad == 0)
+        bool twice = false;
+        for (size_t i = 1; i < st->n && !twice; i++)
+            twice = strcmp(st->recs[i - 1].name, st->recs[i].name) == 0;
+        if (!twice)
             return ERR_OK;
-        log_warn("state file %s: duplicate entry name; starting without state", path);
-    } else {
-        log_warn("state file %s:%zu: damaged; starting without state", path, bad);
     }
+    *bad_line = bad; /* 0: well-formed, but a name is given twice */
     prodstate_fini(st);
     return ERR_PARSE;
 }
 
-static char *prodstate_format(const prodstate_rec *recs, size_t n, size_t *len)
+int prodstate_load(const char *dir, prodstate *st)
+{
+    memset(st, 0, sizeof *st);
+    char path[4096];
+    char *buf = NULL;
+    size_t len = 0, bad = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, PRODSTATE_FILE);
+    int rc = prodstate_slurp(path, &buf, &len);
+    if (rc != ERR_OK) {
+        if (rc == ERR_IO)
+            log_warn("state file %s unreadable (errno %d); starting without state", path, errno);
+        return rc;
+    }
+    rc = prodstate_decode(buf, len, st, &bad);
+    if (rc == ERR_PARSE && bad == 0)
+        log_warn("state file %s: duplicate entry name; starting without state", path);
+    else if (rc == ERR_PARSE)
+        log_warn("state file %s:%zu: damaged; starting without state", path, bad);
+    return rc;
+}
+
+char *prodstate_encode(const prodstate_rec *recs, size_t n, size_t *len)
 {
     size_t cap = 64;
     for (size_t i = 0; i < n; i++)
@@ -221,7 +234,7 @@ int prodstate_save(const char *dir, const prodstate_rec *recs, size_t n)
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return ERR_IO;
     size_t len;
-    char *buf = prodstate_format(recs, n, &len);
+    char *buf = prodstate_encode(recs, n, &len);
     if (!buf)
         return ERR_NOMEM;
     char path[4096], tmp[4096 + 8];

@@ -360,6 +360,8 @@ static void publish_check_stall(publish *p, firebatch *b, int64_t now)
 /* One round: (re)connect, publish what is pending, wait for one event. */
 static int publish_round(publish *p, firebatch *b, publish_report *r, unsigned *rounds)
 {
+    if (!p->m && p->o.fenced)
+        return ERR_MQ_CLOSED; /* the lease went with the connection: stop publishing at once */
     if (!p->m) {
         int rc = publish_connect(p, true);
         if (rc != ERR_OK)

@@ -19,6 +19,7 @@ typedef struct publish_opts {
     mq_opts mq;                 /* strings borrowed for the publisher's life */
     int64_t confirm_timeout_ms; /* no confirm progress this long (not blocked): reconnect */
     int64_t drain_timeout_ms;   /* after SIGTERM, keep confirming a batch at most this long */
+    bool fenced; /* the connection holds a lease (lease.h): a lost connection ends the batch */
 } publish_opts;
 
 /* What one batch cost, for its log line. The "pass" is the round of publishes that got the
@@ -80,7 +81,8 @@ int publish_service(publish *p, int timeout_ms);
  * as needed across nacks, returns and reconnects. Blocks while the broker is blocked or down;
  * a SIGTERM (seen on the waker, left pending) bounds the wait by the drain timeout. ERR_OK when
  * all are confirmed; ERR_TIMEOUT when the drain deadline passed first (confirmed firings are
- * those with f->unconfirmed == 0); ERR_NOMEM. r is filled in every case. */
+ * those with f->unconfirmed == 0); ERR_MQ_CLOSED when fenced and the connection was lost (no
+ * reconnect: the lease went with it); ERR_NOMEM. r is filled in every case. */
 int publish_batch(publish *p, firebatch *b, publish_report *r);
 
 #endif

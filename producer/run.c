@@ -4,19 +4,29 @@
  * expand and encode it while its instant is still ahead, wait for the instant on the waker
  * while keeping the broker connection serviced (heartbeats are only sent inside library
  * calls), sleep the last few ms on an absolute realtime clock, publish the batch and wait for
- * its confirms, then record the firings and save the state. */
+ * its confirms, then record the firings and save the state.
+ *
+ * In a high-availability group (--ha-group) the loop only fires while it holds the lease
+ * (lease.h). A standby keeps its plan loaded but builds no batch; it asks for the lease every
+ * RUN_LEASE_RETRY_NS. On taking it, it reads the group's watermark (watermark.h), moves every
+ * entry to just after its last confirmed instant and plans from there, so the firings the
+ * previous producer had not confirmed go out now, late, with their own ids. After each batch
+ * the active producer writes the watermark. Losing the connection is losing the lease: the
+ * batch in progress ends, and the producer stands by until it takes the lease again. */
 #include "run.h"
 
 #include "autolead.h"
 #include "clock.h"
 #include "err.h"
 #include "fireplan.h"
+#include "lease.h"
 #include "log.h"
 #include "pmetrics.h"
 #include "publish.h"
 #include "redact.h"
 #include "runopts.h"
 #include "signcfg.h"
+#include "watermark.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +42,13 @@
  * and a replay carries the same ids, deduplicated downstream. */
 #define RUN_SAVE_SPACING 20
 #define RUN_SAVE_MIN_NS  CLOCK_NS_PER_SEC
+/* A standby asks for the lease this often: half a second adds at most that to a takeover, for
+ * one small RPC per standby (the broker answers 405 and we reopen the channel). */
+#define RUN_LEASE_RETRY_NS (500 * CLOCK_NS_PER_MS)
+/* A watermark up to this size is written after every batch; a bigger one (a schedule of some
+ * thousands of entries) is spaced like the state file, so a takeover may repeat that interval's
+ * firings, with the same ids. */
+#define RUN_MARK_SMALL (64 * 1024)
 
 typedef struct run_ctx {
     runopts o;
@@ -47,6 +64,12 @@ typedef struct run_ctx {
     int64_t saved_mono_ns, save_cost_ns;
     int lock_fd;
     pmetrics *pm; /* NULL when metrics are off */
+    lease ls;     /* disabled without --ha-group: always active */
+    watermark wm;
+    bool was_active;   /* held the lease at the last look, for the step-down log line */
+    bool mark_dirty;   /* firings committed since the last watermark write */
+    size_t mark_bytes; /* size of the last watermark written */
+    int64_t marked_mono_ns, mark_cost_ns;
 } run_ctx;
 
 static int64_t run_now_ms(void)
@@ -95,6 +118,122 @@ static void run_maybe_save(run_ctx *c)
     int64_t wait_ns = c->have_next ? c->due.key_ms * CLOCK_NS_PER_MS - clock_real_ns() : INT64_MAX;
     if (clock_mono_ns() - c->saved_mono_ns >= spacing || wait_ns >= spacing)
         run_save_state(c);
+}
+
+/* ---- high availability -------------------------------------------------------------------- */
+
+static uint64_t run_gen(const run_ctx *c)
+{
+    return publish_connected(&c->pub) ? mq_generation(c->pub.m) : 0;
+}
+
+static bool run_active(const run_ctx *c)
+{
+    return lease_held(&c->ls, run_gen(c));
+}
+
+/* Write the watermark: after every batch when it is small, else spaced like the state file
+ * (or at once when force, or when the next batch is further away than the spacing). */
+static void run_mark(run_ctx *c, bool force)
+{
+    if (!c->ls.enabled || !c->mark_dirty || !run_active(c))
+        return;
+    int64_t t0 = clock_mono_ns();
+    int64_t spacing = c->mark_cost_ns * RUN_SAVE_SPACING;
+    if (spacing < RUN_SAVE_MIN_NS)
+        spacing = RUN_SAVE_MIN_NS;
+    int64_t wait_ns = c->have_next ? c->due.key_ms * CLOCK_NS_PER_MS - clock_real_ns() : INT64_MAX;
+    if (!force && c->mark_bytes > RUN_MARK_SMALL && t0 - c->marked_mono_ns < spacing &&
+        wait_ns < spacing)
+        return;
+    prodstate_rec *recs = NULL;
+    size_t n = 0, bytes = 0;
+    int rc = fireplan_state(&c->plan, &recs, &n);
+    if (rc == ERR_OK)
+        rc = watermark_write(&c->wm, c->pub.m, recs, n, clock_real_ns() / CLOCK_NS_PER_SEC, &bytes);
+    free(recs);
+    if (rc != ERR_OK) {
+        log_warn("writing the watermark to %s failed: %s", c->wm.queue, err_str(rc));
+        return;
+    }
+    c->mark_dirty = false;
+    c->mark_bytes = bytes;
+    c->marked_mono_ns = clock_mono_ns();
+    c->mark_cost_ns = c->marked_mono_ns - t0;
+    log_debug("watermark written: %zu entries, %zu bytes", n, bytes);
+}
+
+/* Just took the lease: continue after the group's watermark. ERR_OK when active and planned
+ * from it; else the connection failed and the producer stays standby. */
+static int run_take_over(run_ctx *c)
+{
+    prodstate st;
+    char by[300] = "", err[320] = "", at[40] = "";
+    int64_t at_s = 0;
+    int rc = watermark_read(&c->wm, c->pub.m, &st, by, sizeof by, &at_s, err, sizeof err);
+    if (rc != ERR_OK && rc != ERR_NOTFOUND && rc != ERR_PARSE) {
+        log_warn("took the lease %s but could not read the watermark (%s); standing by",
+                 c->ls.queue, err);
+        return rc;
+    }
+    firebatch_clear(&c->batch);
+    c->ready = false;
+    c->was_active = true;
+    pmetrics_active(c->pm, true, true);
+    if (rc != ERR_OK) {
+        log_notice("became active: holding lease %s on %s; no watermark yet, continuing from the "
+                   "local state",
+                   c->ls.queue, mq_endpoint(c->pub.m));
+        return ERR_OK;
+    }
+    size_t moved = fireplan_adopt(&c->plan, &st);
+    clock_format_iso(at_s * CLOCK_NS_PER_SEC, 0, at, sizeof at);
+    log_notice("became active: holding lease %s on %s; watermark of %zu jobs written by %s at %s: "
+               "%zu jobs continue after it",
+               c->ls.queue, mq_endpoint(c->pub.m), st.n, by, at, moved);
+    prodstate_fini(&st);
+    c->dirty |= moved > 0;
+    return ERR_OK;
+}
+
+/* One standby step: reconnect, or ask for the lease when due, or wait for the next attempt.
+ * ERR_OK when this producer became active. */
+static int run_standby(run_ctx *c)
+{
+    if (c->was_active) {
+        log_warn("lost the lease %s with the broker connection: standing by (publishing "
+                 "stopped; the producer that takes the lease fires what was not confirmed)",
+                 c->ls.queue);
+        c->was_active = false;
+        pmetrics_active(c->pm, false, false);
+        firebatch_clear(&c->batch);
+        c->ready = false;
+    }
+    waker_arm(&c->w, 0);
+    if (!publish_connected(&c->pub)) {
+        publish_connect(&c->pub, false); /* returns early on a signal: the caller looks */
+        return ERR_INTR;
+    }
+    char err[320] = "";
+    int64_t now = clock_mono_ns();
+    if (lease_due(&c->ls, run_gen(c), now)) {
+        int rc = watermark_declare(&c->wm, c->pub.m, err, sizeof err);
+        if (rc == ERR_OK)
+            rc = lease_try(&c->ls, c->pub.m, now, err, sizeof err);
+        if (rc == ERR_OK)
+            return run_take_over(c);
+        if (rc != ERR_EXISTS) {
+            lease_note(&c->ls, rc, run_gen(c), now);
+            log_warn("asking for lease %s: %s; trying again", c->ls.queue, err);
+            waker_wait(&c->w, (int)(RUN_LEASE_RETRY_NS / CLOCK_NS_PER_MS));
+            return ERR_INTR;
+        }
+    }
+    if (publish_connected(&c->pub)) {
+        int ms = lease_wait_ms(&c->ls, clock_mono_ns());
+        publish_service(&c->pub, ms > 0 ? ms : 1);
+    }
+    return ERR_INTR;
 }
 
 /* SIGHUP: a broken file keeps the old schedule, with every error logged as file:line. */
@@ -157,6 +296,11 @@ static int run_wait(run_ctx *c)
     for (;;) {
         if (waker_peek(&c->w, WAKER_HUP | WAKER_TERM | WAKER_CLOCKSET))
             return ERR_INTR;
+        if (!run_active(c)) {
+            if (run_standby(c) == ERR_OK)
+                return ERR_INTR; /* active now: plan from the watermark first */
+            continue;
+        }
         int64_t now = clock_real_ns();
         if (now >= key - RUN_MARGIN_NS) {
             while (clock_real_ns() < key)
@@ -189,7 +333,11 @@ static void run_log_batch(const run_ctx *c, const publish_report *r, size_t comm
              b->f[0].schedule, more, due, b->nm, b->nm - b->unconfirmed, late,
              (double)r->publish_ns / 1e6, (double)r->confirm_ns / 1e6, (double)r->total_ns / 1e6,
              r->published, r->reconnects, b->f[0].pf.replay ? " misfire-replay" : "");
-    if (committed < b->nf)
+    if (committed < b->nf && !run_active(c))
+        log_warn("%zu of %zu firings not confirmed before the connection, and the lease with it, "
+                 "was lost: left to the producer that takes the lease",
+                 b->nf - committed, b->nf);
+    else if (committed < b->nf)
         log_err("%zu of %zu firings not confirmed before the stop: not recorded as fired",
                 b->nf - committed, b->nf);
 }
@@ -227,6 +375,7 @@ static int run_fire(run_ctx *c)
     run_log_jobs(c, &r);
     pmetrics_batch(c->pm, &c->batch, r.pass_real_ns, r.confirm_ns, r.published);
     c->dirty |= committed > 0;
+    c->mark_dirty |= committed > 0;
     firebatch_clear(&c->batch);
     c->ready = false;
     return rc;
@@ -242,12 +391,13 @@ static int run_loop(run_ctx *c)
             c->pm, fireplan_observe(&c->plan, run_now_ms(), clock_mono_ns() / CLOCK_NS_PER_MS));
         if (bits & WAKER_HUP)
             run_reload(c);
-        if (!c->ready && run_prepare(c) != ERR_OK) {
+        if (!c->ready && run_active(c) && run_prepare(c) != ERR_OK) {
             log_err("planning the next batch: out of memory");
             return 1;
         }
         run_maybe_save(c);
-        if (run_wait(c) != ERR_OK || !c->have_next)
+        run_mark(c, false);
+        if (run_wait(c) != ERR_OK || !c->have_next || !c->ready)
             continue;
         if (fireplan_stale(&c->plan, &c->due, run_now_ms())) {
             firebatch_clear(&c->batch);
@@ -255,6 +405,9 @@ static int run_loop(run_ctx *c)
             continue;
         }
         int rc = run_fire(c);
+        if (rc == ERR_MQ_CLOSED && c->ls.enabled)
+            continue; /* the lease is gone: run_wait stands by */
+        run_mark(c, false);
         if (rc == ERR_TIMEOUT)
             return 1;
         if (rc != ERR_OK) {
@@ -331,11 +484,19 @@ int producer_run(int argc, char **argv)
         code = 2; /* an explicit --metrics-addr that cannot be served (logged) */
     if (code < 0) {
         pmetrics_schedules(c->pm, c->plan.n);
+        lease_init(&c->ls, c->o.ha_group, RUN_LEASE_RETRY_NS);
+        pmetrics_active(c->pm, !c->ls.enabled, false);
+        watermark_init(&c->wm, c->o.ha_group, c->o.conn_name);
+        c->o.pub.fenced = c->ls.enabled;
+        if (c->ls.enabled)
+            log_notice("high availability: group %s, lease %s, heartbeat %lld s", c->ls.group,
+                       c->ls.queue, (long long)c->o.heartbeat_s);
         publish_init(&c->pub, &c->o.pub, &c->w);
         c->pub.pm = c->pm;
         publish_try(&c->pub); /* connected before the first batch is built, when the broker is up */
         code = run_loop(c);
         run_save_state(c);
+        run_mark(c, true);
         publish_fini(&c->pub);
         pmetrics_free(c->pm);
         log_notice("stopped (exit %d)", code);

@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "lease.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,14 @@ static int runopts_table(runopts *o, int argc, char **argv, int *first, char *er
          CONFIG_SECRET},
         {"state-dir", "SALVO_STATE_DIR", CONFIG_STRING, &o->state_dir, "./salvo-state",
          "directory of the last-fired state (one producer per directory)", NULL, 0, 0, 0},
+        {"ha-group", "SALVO_HA_GROUP", CONFIG_STRING, &o->ha_group, NULL,
+         "high availability: producers of one group on one vhost elect one active publisher "
+         "(letters, digits, . _ -)",
+         NULL, 0, 0, 0},
+        {"lease-heartbeat", "SALVO_LEASE_HEARTBEAT", CONFIG_DURATION, &o->lease_heartbeat_ms, "1s",
+         "with --ha-group, the AMQP heartbeat instead of --heartbeat: a frozen or cut-off active "
+         "producer is replaced about 3 of these later",
+         NULL, 1000, 30000, 0},
         {"heartbeat", "SALVO_HEARTBEAT", CONFIG_DURATION, &o->heartbeat_s, "10s",
          "AMQP heartbeat interval", NULL, 1000, 60000, 0},
         {"misfire-grace", "SALVO_MISFIRE_GRACE", CONFIG_DURATION, &o->misfire_grace_ms, "60s",
@@ -79,6 +88,9 @@ static int runopts_table(runopts *o, int argc, char **argv, int *first, char *er
 /* Settings derived from the parsed table. */
 static void runopts_finish(runopts *o)
 {
+    /* In a group the connection is the lease: its heartbeat bounds the takeover time. */
+    if (o->ha_group && *o->ha_group)
+        o->heartbeat_s = o->lease_heartbeat_ms;
     o->heartbeat_s /= 1000;
     o->pub.mq.heartbeat_s = (int)o->heartbeat_s;
     o->pub.mq.rpc_timeout_ms = 10000; /* every RPC bounded: a blocked broker cannot hang us */
@@ -102,6 +114,11 @@ int runopts_parse(runopts *o, int argc, char **argv)
     }
     if (rc == ERR_OK && argc - first == 1)
         o->schedule = argv[first];
+    if (rc == ERR_OK && o->ha_group && *o->ha_group && lease_check_group(o->ha_group) != ERR_OK) {
+        snprintf(err, sizeof err, "--ha-group: 1 to %d letters, digits, '.', '_' or '-'",
+                 LEASE_GROUP_MAX);
+        rc = ERR_INVAL;
+    }
     if (rc == ERR_OK && (!o->schedule || !*o->schedule)) {
         snprintf(err, sizeof err, "no schedule file (give FILE, --schedule or SALVO_SCHEDULE)");
         rc = ERR_INVAL;

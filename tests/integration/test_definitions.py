@@ -41,7 +41,9 @@ VHOST = "salvo"
 
 # The least-privilege table (issue 7): (configure, write, read) and tags per role.
 EXPECTED_PERMS = {
-    "salvo-producer": ("^$", r"^salvo\.jobs$", "^$"),
+    "salvo-producer": (r"^salvo\.producer\..+$",
+                       r"^salvo\.(jobs|producer)$|^salvo\.producer\.watermark\..+$",
+                       r"^salvo\.producer(\.watermark\..+)?$"),
     "salvo-worker": ("^$", r"^salvo\.(retry|dead|results)$", r"^salvo\.jobs$"),
     "salvo-admin": (".*", ".*", ".*"),
 }
@@ -434,8 +436,12 @@ def test_binaries_run_with_role_users():
             producer = tl.Proc([tl.binary("salvo-producer"), "run", sched],
                                os.path.join(wd.path, "producer.log"),
                                env={**role_env("salvo-producer", key),
-                                    "SALVO_STATE_DIR": wd.sub("state")}, name="producer")
+                                    "SALVO_STATE_DIR": wd.sub("state"),
+                                    "SALVO_HA_GROUP": "defs"}, name="producer")
             with producer:
+                # In a group (issue 9) it also declares its lease and watermark as salvo-producer.
+                producer.wait_log(r"became active: holding lease salvo\.producer\.lease\.defs",
+                                  timeout=30)
                 wait_or_fail("3 ticks at the target", lambda: sum(
                     r["path"] == "/defs-tick" for r in target.records()) >= 3,
                     [producer, worker])

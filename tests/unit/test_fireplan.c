@@ -337,6 +337,61 @@ static void test_at_fires_once(void **state)
     fireplan_fini(&p);
 }
 
+/* Takeover: a standby planned from T0 adopts the active producer's watermark and continues
+ * right after it; its own older state, other digests and older watermarks change nothing. */
+static void test_adopt_watermark_takeover(void **state)
+{
+    (void)state;
+    const tjob jobs[] = {{"a", "every: 10s", NULL}, {"b", "every: 10s", NULL}};
+    fireplan p;
+    fireplan_batch b = {0};
+    plan(&p, jobs, 2, NULL, T0 * SEC + 500);
+    /* Watermark: a fired up to T0+30, b's record is from another version of b. */
+    prodstate_rec recs[] = {{"a", p.ents[0].e->digest, T0 + 30}, {"b", 999, T0 + 50}};
+    prodstate st = {recs, 2, NULL};
+    assert_int_equal(fireplan_adopt(&p, &st), 1);
+    /* The leader died after T0+30: T0+40 is due at T0+42.5, late but inside the grace. */
+    int64_t now = (T0 + 42) * SEC + 500;
+    expect(&p, &b, now, (T0 + 10) * SEC, (want[]){{1, T0 + 10, false}}, 1);
+    commit_all(&p, &b);
+    expect(&p, &b, now, (T0 + 20) * SEC, (want[]){{1, T0 + 20, false}}, 1);
+    commit_all(&p, &b);
+    expect(&p, &b, now, (T0 + 30) * SEC, (want[]){{1, T0 + 30, false}}, 1);
+    commit_all(&p, &b);
+    expect(&p, &b, now, (T0 + 40) * SEC, (want[]){{0, T0 + 40, false}, {1, T0 + 40, false}}, 2);
+    commit_all(&p, &b);
+    /* Adopting the same or an older watermark again moves nothing back. */
+    recs[0].last_s = T0 + 20;
+    assert_int_equal(fireplan_adopt(&p, &st), 0);
+    expect(&p, &b, now, (T0 + 50) * SEC, (want[]){{0, T0 + 50, false}, {1, T0 + 50, false}}, 2);
+    fireplan_batch_fini(&b);
+    fireplan_fini(&p);
+}
+
+/* A restart with no local state but a watermark in the broker: the firings between the
+ * watermark and the start follow the misfire policy, as with a state file; none repeats. */
+static void test_adopt_watermark_restart(void **state)
+{
+    (void)state;
+    const tjob jobs[] = {{"all", "every: 10s", "    misfire: all\n    misfire_max: 9\n"},
+                         {"skip", "every: 10s", "    misfire: skip\n"}};
+    fireplan p;
+    fireplan_batch b = {0};
+    int64_t now = (T0 + 35) * SEC;
+    plan(&p, jobs, 2, NULL, now);
+    prodstate_rec recs[] = {{"all", p.ents[0].e->digest, T0 + 10},
+                            {"skip", p.ents[1].e->digest, T0 + 10}};
+    prodstate st = {recs, 2, NULL};
+    assert_int_equal(fireplan_adopt(&p, &st), 2);
+    expect(&p, &b, now, (T0 + 20) * SEC, (want[]){{0, T0 + 20, true}}, 1);
+    commit_all(&p, &b);
+    expect(&p, &b, now, (T0 + 30) * SEC, (want[]){{0, T0 + 30, true}}, 1);
+    commit_all(&p, &b);
+    expect(&p, &b, now, (T0 + 40) * SEC, (want[]){{0, T0 + 40, false}, {1, T0 + 40, false}}, 2);
+    fireplan_batch_fini(&b);
+    fireplan_fini(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -351,6 +406,8 @@ int main(void)
         cmocka_unit_test(test_reload_keeps_unchanged),
         cmocka_unit_test(test_reload_makes_batch_stale),
         cmocka_unit_test(test_at_fires_once),
+        cmocka_unit_test(test_adopt_watermark_takeover),
+        cmocka_unit_test(test_adopt_watermark_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,6 +170,41 @@ static void test_lock(void **state)
     close(b);
 }
 
+/* The watermark's body: encode and decode in memory, as the broker carries it. */
+static void test_encode_decode_buffer(void **state)
+{
+    (void)state;
+    prodstate_rec recs[] = {{"zeta job", 0xfedcba9876543210ULL, 1767225600},
+                            {"alpha", 1, 1767225610}};
+    size_t len = 0, bad = 99;
+    char *text = prodstate_encode(recs, 2, &len);
+    assert_non_null(text);
+    assert_int_equal(len, strlen(text));
+    prodstate st;
+    assert_int_equal(prodstate_decode(text, len, &st, &bad), ERR_OK);
+    assert_int_equal(bad, 0);
+    assert_int_equal(st.n, 2);
+    const prodstate_rec *r = prodstate_find(&st, "zeta job");
+    assert_non_null(r);
+    assert_true(r->digest == 0xfedcba9876543210ULL);
+    assert_int_equal(r->last_s, 1767225600);
+    assert_int_equal(prodstate_find(&st, "alpha")->last_s, 1767225610);
+    prodstate_fini(&st);
+    /* Cut short (no trailer), a bad line, and a name given twice are all refused. */
+    static const char *const damaged[] = {
+        "salvo-producer-state 1\n5 0000000000000001 a\n",
+        "salvo-producer-state 1\nfive 0000000000000001 a\nend 1\n",
+        "salvo-producer-state 1\n5 0000000000000001 a\n6 0000000000000001 a\nend 2\n",
+    };
+    static const size_t lines[] = {3, 2, 0}; /* 0: a name twice */
+    for (size_t i = 0; i < 3; i++) {
+        char *buf = strdup(damaged[i]);
+        assert_int_equal(prodstate_decode(buf, strlen(damaged[i]), &st, &bad), ERR_PARSE);
+        assert_int_equal(bad, lines[i]);
+        assert_null(st.recs);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +214,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failed_save_keeps_old, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_name_and_new_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test(test_encode_decode_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
