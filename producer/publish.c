@@ -130,6 +130,12 @@ int publish_connect(publish *p, bool in_batch)
     return ERR_OK;
 }
 
+void publish_abandon(publish *p, const char *why)
+{
+    if (p->m)
+        publish_drop(p, NULL, why);
+}
+
 int publish_try(publish *p)
 {
     if (p->m)

@@ -68,6 +68,9 @@ bool publish_connected(const publish *p);
  * keeps trying until the SIGTERM drain deadline (ERR_TIMEOUT). ERR_OK when connected. */
 int publish_connect(publish *p, bool in_batch);
 
+/* Close the connection (a lease held on it goes with it) and reconnect later; why is logged. */
+void publish_abandon(publish *p, const char *why);
+
 /* One attempt (every URL once) when disconnected and not backing off, so the connection exists
  * before the first batch is built. ERR_OK when connected; else the error of the attempt. */
 int publish_try(publish *p);

@@ -66,9 +66,10 @@ typedef struct run_ctx {
     pmetrics *pm; /* NULL when metrics are off */
     lease ls;     /* disabled without --ha-group: always active */
     watermark wm;
-    bool was_active;   /* held the lease at the last look, for the step-down log line */
-    bool mark_dirty;   /* firings committed since the last watermark write */
-    size_t mark_bytes; /* size of the last watermark written */
+    bool was_active;         /* held the lease at the last look, for the step-down log line */
+    unsigned lease_failures; /* consecutive broker errors asking for the lease: the backoff */
+    bool mark_dirty;         /* firings committed since the last watermark write */
+    size_t mark_bytes;       /* size of the last watermark written */
     int64_t marked_mono_ns, mark_cost_ns;
 } run_ctx;
 
@@ -172,8 +173,11 @@ static int run_take_over(run_ctx *c)
     int64_t at_s = 0;
     int rc = watermark_read(&c->wm, c->pub.m, &st, by, sizeof by, &at_s, err, sizeof err);
     if (rc != ERR_OK && rc != ERR_NOTFOUND && rc != ERR_PARSE) {
+        /* Firing without the watermark could repeat what the last producer fired: give the
+         * lease back with the connection and try again from scratch. */
         log_warn("took the lease %s but could not read the watermark (%s); standing by",
-                 c->ls.queue, err);
+                 c->ls.queue, rc == ERR_NOMEM ? err_str(rc) : err);
+        publish_abandon(&c->pub, "watermark unreadable");
         return rc;
     }
     firebatch_clear(&c->batch);
@@ -220,14 +224,19 @@ static int run_standby(run_ctx *c)
         int rc = watermark_declare(&c->wm, c->pub.m, err, sizeof err);
         if (rc == ERR_OK)
             rc = lease_try(&c->ls, c->pub.m, now, err, sizeof err);
-        if (rc == ERR_OK)
+        if (rc == ERR_OK) {
+            c->lease_failures = 0;
             return run_take_over(c);
-        if (rc != ERR_EXISTS) {
+        }
+        if (rc != ERR_EXISTS) { /* e.g. 403: no permission on salvo.producer.* */
+            int delay = mq_backoff_ms(++c->lease_failures);
             lease_note(&c->ls, rc, run_gen(c), now);
-            log_warn("asking for lease %s: %s; trying again", c->ls.queue, err);
-            waker_wait(&c->w, (int)(RUN_LEASE_RETRY_NS / CLOCK_NS_PER_MS));
+            log_warn("asking for lease %s failed: %s; trying again in %d ms", c->ls.queue, err,
+                     delay);
+            waker_wait(&c->w, delay);
             return ERR_INTR;
         }
+        c->lease_failures = 0;
     }
     if (publish_connected(&c->pub)) {
         int ms = lease_wait_ms(&c->ls, clock_mono_ns());
