@@ -47,7 +47,7 @@ static int runopts_table(runopts *o, int argc, char **argv, int *first, char *er
         {"misfire-grace", "SALVO_MISFIRE_GRACE", CONFIG_DURATION, &o->misfire_grace_ms, "60s",
          "a firing published later than this is a misfire (its policy applies)", NULL, 0, 3600000,
          0},
-        {"fanout-lead-us", "SALVO_FANOUT_LEAD_US", CONFIG_INT, &o->fanout_lead_us, "200",
+        {"fanout-lead-us", "SALVO_FANOUT_LEAD_US", CONFIG_INT, &o->fanout_lead_us, "300",
          "an entry without a lead publishes a fan-out this many us per job early (20 ms..5 s; "
          "workers still start every job at its instant); 0: publish at the instant",
          NULL, 0, 5000, 0},

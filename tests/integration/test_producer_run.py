@@ -26,10 +26,10 @@ FIRED = re.compile(r"(?m)^(\S+) info\s+producer fired job=(\S+)(?: \(\+(\d+) mor
 # producer controls the publishing (wake-up, writes); the broker's confirm of 1,000 persistent
 # quorum-queue messages takes 30-160 ms on the 2-core CI machine, so that part gets a sanity
 # bound, printed each run. Without a lead of its own, a fan-out of 1,000 gets the automatic lead
-# (producer/autolead.h, default 200 us a job): published at T - 200 ms, held by workers until T.
+# (producer/autolead.h, default 300 us a job): published at T - 300 ms, held by workers until T.
 PUBLISH_MS = 50
 CONFIRM_MS = 1000
-AUTOLEAD_1000_MS = 200
+AUTOLEAD_1000_MS = 300
 
 
 class S:
