@@ -9,7 +9,9 @@ holds the harness's test key (salvo_testlib sets SALVO_SIGNING_KEYS). Checks:
     user (created here with rabbitmqctl) that is not on the worker's allow-list;
   - RabbitMQ itself refuses a user_id that is not the publisher's login;
   - the worker's salvo_worker_rejected_total counts 3 bad signatures and 1 bad publisher;
-  - producer and worker without a key and without --allow-unsigned exit 2 and say why.
+  - producer and worker without a key and without --allow-unsigned exit 2 and say why; with
+    --allow-unsigned the worker starts and warns; keygen writes a 0600 file and never
+    overwrites one.
 About 25 s."""
 
 import os
@@ -138,6 +140,22 @@ def test_no_key_refuses_to_start():
             fail(f"{name} without a key exited {rc}, wanted 2")
         if "no signing key" not in log or "--allow-unsigned" not in log:
             fail(f"{name} did not say why it refused to start:\n{log}")
+    # keygen: a 0600 file, the secret never printed, an existing file never overwritten.
+    key = os.path.join(f.work.sub("keys"), "signing.key")
+    printed = ""
+    for attempt, want in ((1, 0), (2, 2)):
+        r = subprocess.run([binary("salvo-producer"), "keygen", key, "--key-id", "kg"],
+                           capture_output=True, text=True, timeout=10)
+        printed += r.stdout + r.stderr
+        if r.returncode != want:
+            fail(f"keygen #{attempt} exited {r.returncode}, wanted {want}: {r.stderr}")
+        if attempt == 1:
+            content = open(key).read()
+    secret = content.strip().split(":", 1)[1]
+    if os.stat(key).st_mode & 0o777 != 0o600 or not content.startswith("kg:"):
+        fail(f"keygen wrote mode {os.stat(key).st_mode & 0o777:o}, content prefix {content[:3]!r}")
+    if open(key).read() != content or secret in printed:
+        fail("keygen overwrote the key file or printed the secret")
     # Explicitly unsigned, the worker starts, and says so.
     w = Proc([binary("salvo-worker"), "run", "--amqp-url", f.broker.amqp_url, "--allow-unsigned"],
              os.path.join(f.work.path, "worker-unsigned.log"), env=nokey, name="worker-unsigned")
