@@ -7,9 +7,11 @@ Authorization header whose token comes from the producer's environment, one poin
 cloud metadata address. Checks: jobs run over TLS; the metadata job is dead-lettered with its
 reason and never reaches the network; a worker given a second CA, or facing a certificate for
 another name, fails to connect and says why; no log line of producer or worker, and no result
-record, holds the password, the key material or the token."""
+record, holds the password, the key material or the token. HTTPS targets are verified: one
+with a certificate from the CA given by --http-ca is called, one from another CA is not."""
 
 import base64
+import http.server
 import json
 import os
 import secrets
@@ -35,6 +37,7 @@ METADATA_URL = "http://169.254.169.254/latest/meta-data/"
 
 class S:
     work = broker = target = certs = other_ca = producer = worker = None
+    https_ok = https_bad = None  # HTTPS targets: this run's CA, and the second CA
     amqps = None  # the fleet's URL (password included): handed over in the environment only
 
 
@@ -48,20 +51,59 @@ def start_worker(name, ca, extra=()):
                 os.path.join(S.work.path, f"{name}.log"), env=env_fleet(ca), name=name)
 
 
+class HttpsTarget:
+    """A minimal HTTPS server on 127.0.0.1 with the given certificate; counts the requests that
+    got through the handshake."""
+
+    def __init__(self, certdir):
+        hits = self.hits = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client refusing our certificate is what some tests want
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(certdir, "server_certificate.pem"),
+                            os.path.join(certdir, "server_key.pem"))
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 def test_fleet_runs_over_tls():
     due = int(time.time()) + 4
     iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(due))
     authed = http_job("authed", S.target.url("/authed"), {"every": "1s"})
     authed["http"]["headers"] = {"Authorization": "Bearer ${SALVO_TEST_TOKEN}"}
     meta = http_job("metadata", METADATA_URL, {"at": iso})
+    ok = http_job("https-ok", f"https://localhost:{S.https_ok.port}/ok", {"every": "1s"})
+    bad = http_job("https-bad", f"https://localhost:{S.https_bad.port}/bad", {"at": iso})
     path = os.path.join(S.work.path, "schedule.yaml")
     with open(path, "w") as f:
-        f.write(yaml({"jobs": [authed, meta]}) + "\n")
+        f.write(yaml({"jobs": [authed, meta, ok, bad]}) + "\n")
     S.producer = Proc([binary("salvo-producer"), "run", path, "--log-level", "debug",
                        "--state-dir", S.work.sub("state")],
                       os.path.join(S.work.path, "producer.log"),
                       env=env_fleet(os.path.join(S.certs, "ca_certificate.pem")), name="producer")
-    S.worker = start_worker("worker", os.path.join(S.certs, "ca_certificate.pem"))
+    S.worker = start_worker("worker", os.path.join(S.certs, "ca_certificate.pem"),
+                            ["--http-ca", os.path.join(S.certs, "ca_certificate.pem")])
     S.producer.wait_log(r"connected to broker amqps://", timeout=30)
     S.worker.wait_log(r"consuming salvo\.jobs", timeout=30)
     recs = wait_until("3 authed requests", lambda: (lambda r: r if len(r) >= 3 else None)(
@@ -95,6 +137,25 @@ def test_metadata_target_dead_lettered():
     if "Trying 169.254" in log or "connect to 169.254" in log:
         fail("the worker tried to connect to the metadata address")
     print(f"  dead-lettered: {reason}")
+
+
+def test_https_targets_verified():
+    """--http-ca: the target with a certificate from that CA is called; one from another CA is
+    refused in the handshake (no request gets through) and the attempt says why."""
+    wait_until("2 requests to the HTTPS target", lambda: len(S.https_ok.hits) >= 2, timeout=20)
+
+    def bad_result():
+        for m in S.broker.get_messages("salvo.results", count=200):
+            r = json.loads(m["body"])
+            if r.get("id", "").startswith("https-bad@"):
+                return r
+        return None
+    r = wait_until("a result for the job to the wrong-CA target", bad_result, timeout=20)
+    if r.get("outcome") not in ("retry", "dead") or "certificate" not in r.get("error", ""):
+        fail(f"the wrong-CA HTTPS target was not refused for its certificate: {r}")
+    if S.https_bad.hits:
+        fail(f"a request got through to the wrong-CA target: {S.https_bad.hits}")
+    print(f"  {len(S.https_ok.hits)} calls to the --http-ca target; wrong CA: {r['error']}")
 
 
 def test_wrong_ca_refused():
@@ -208,17 +269,20 @@ def main():
         with Broker(work.path, extra_args=["--tls", S.certs]) as broker, \
                 Target(work.path) as target:
             S.broker, S.target = broker, target
+            S.https_ok, S.https_bad = HttpsTarget(S.certs), HttpsTarget(S.other_ca)
             broker.ctl("add_user", USER, PASSWORD)
             broker.ctl("set_permissions", "-p", "/", USER, ".*", ".*", ".*")
             S.amqps = f"amqps://{USER}:{PASSWORD}@localhost:{broker.env['TLS_PORT']}/"
             try:
                 return run([test_fleet_runs_over_tls, test_metadata_target_dead_lettered,
-                            test_wrong_ca_refused, test_hostname_mismatch_refused,
+                            test_https_targets_verified, test_wrong_ca_refused, test_hostname_mismatch_refused,
                             test_no_secret_in_logs_or_results])
             finally:
                 for p in (S.producer, S.worker):
                     if p and p.alive():
                         p.stop()
+                S.https_ok.stop()
+                S.https_bad.stop()
 
 
 if __name__ == "__main__":
