@@ -220,7 +220,11 @@ static bool httpcall_url_ok(const char *url, char *why, size_t cap)
     CURLU *u = curl_url();
     char *host = NULL, *port = NULL;
     bool ok = false;
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+    if (!u) { /* the policy fails closed */
+        snprintf(why, cap, "out of memory checking the URL");
+        return false;
+    }
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
         ok = true; /* not a URL libcurl can fetch: the transfer fails as invalid by itself */
