@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #define MQ_FRAME_MAX   131072 /* rabbitmq-c's default; a 256 KiB body spans two frames */
 #define MQ_URLS_MAX    16
@@ -33,6 +34,24 @@ void mq_global_init(void)
     signal(SIGPIPE, SIG_IGN);
     amqp_set_initialize_ssl_library(1);
     amqp_initialize_ssl_library();
+}
+
+int mq_opts_check(const mq_opts *o, char *err, size_t cap)
+{
+    const char *const files[][2] = {
+        {"--tls-ca", o->tls_ca}, {"--tls-cert", o->tls_cert}, {"--tls-key", o->tls_key}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        if (files[i][1] && access(files[i][1], R_OK) != 0) {
+            snprintf(err, cap, "%s %s: not a readable file", files[i][0], files[i][1]);
+            return ERR_INVAL;
+        }
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        snprintf(err, cap,
+                 "--tls-cert and --tls-key go together (a client certificate and its key)");
+        return ERR_INVAL;
+    }
+    return ERR_OK;
 }
 
 int mq_fail_reply(mq *m, amqp_rpc_reply_t r, const char *what, char *err, size_t cap)

@@ -102,6 +102,11 @@ typedef struct mq_event {
  * amqps. Not thread-safe. */
 void mq_global_init(void);
 
+/* Check o's TLS files before any connection: each one given is a readable file, and a client
+ * certificate and key come together. ERR_OK, or ERR_INVAL with err naming the option (a
+ * configuration error: exit 2). Thread-safe. */
+int mq_opts_check(const mq_opts *o, char *err, size_t cap);
+
 /* Connect to one of the URLs, trying them in order starting at index *next_url (wrapping
  * around once), log in with client properties (connection name; capabilities
  * consumer_cancel_notify, connection.blocked, publisher_confirms), open MQ_CH_MAIN and

@@ -119,6 +119,8 @@ int runopts_parse(runopts *o, int argc, char **argv)
                  LEASE_GROUP_MAX);
         rc = ERR_INVAL;
     }
+    if (rc == ERR_OK)
+        rc = mq_opts_check(&o->pub.mq, err, sizeof err);
     if (rc == ERR_OK && (!o->schedule || !*o->schedule)) {
         snprintf(err, sizeof err, "no schedule file (give FILE, --schedule or SALVO_SCHEDULE)");
         rc = ERR_INVAL;

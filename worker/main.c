@@ -307,6 +307,11 @@ static int cmd_run(int argc, char **argv)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         c.threads = cores > 0 ? cores : 1;
     }
+    mq_opts tls = {.tls_ca = c.tls_ca, .tls_cert = c.tls_cert, .tls_key = c.tls_key};
+    if (mq_opts_check(&tls, err, sizeof err) != ERR_OK) {
+        fprintf(stderr, PROG " run: %s\n", err);
+        return 2;
+    }
     log_init((log_level)c.level, (log_format)c.format, "worker");
     redact_warn_argv(argc, argv, "amqp-url", "SALVO_AMQP_URL");
     if (trust_parse(c.publishers, &c.pubs, err, sizeof err) != ERR_OK) {

@@ -180,6 +180,24 @@ def test_wrong_ca_refused():
     print(f"  refused: {m.group(0)}")
 
 
+def test_tls_options_checked_at_start():
+    """A missing CA file, or a client certificate without its key, is a configuration error
+    (exit 2, the option named) rather than a connection that fails forever."""
+    ca = os.path.join(S.certs, "ca_certificate.pem")
+    cert = os.path.join(S.certs, "client_certificate.pem")
+    cases = [(["salvo-worker", "run"], {"SALVO_TLS_CA": "/nonexistent/ca.pem"}, "--tls-ca"),
+             (["salvo-worker", "run"], {"SALVO_TLS_CA": ca, "SALVO_TLS_CERT": cert}, "--tls-key"),
+             (["salvo-producer", "run", "x.yaml"], {"SALVO_TLS_CA": ca, "SALVO_TLS_KEY": cert},
+              "--tls-cert")]
+    for argv, env, want in cases:
+        full = {**os.environ, **env_fleet(ca), **env}
+        r = subprocess.run([binary(argv[0]), *argv[1:]], env=full, capture_output=True,
+                           text=True, timeout=20)
+        if r.returncode != 2 or want not in r.stderr:
+            fail(f"{argv[0]} with {env}: exit {r.returncode}, stderr {r.stderr!r}")
+    print(f"  {len(cases)} bad TLS settings refused at start")
+
+
 def serve_tls(ctx, sock, stop):
     """Accept TLS handshakes until stop is set (the client is expected to abort them)."""
     sock.settimeout(0.2)
@@ -275,7 +293,8 @@ def main():
             S.amqps = f"amqps://{USER}:{PASSWORD}@localhost:{broker.env['TLS_PORT']}/"
             try:
                 return run([test_fleet_runs_over_tls, test_metadata_target_dead_lettered,
-                            test_https_targets_verified, test_wrong_ca_refused, test_hostname_mismatch_refused,
+                            test_https_targets_verified, test_tls_options_checked_at_start,
+                            test_wrong_ca_refused, test_hostname_mismatch_refused,
                             test_no_secret_in_logs_or_results])
             finally:
                 for p in (S.producer, S.worker):
