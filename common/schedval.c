@@ -72,6 +72,19 @@ const char *schedval_kind(const yaml_node_t *n)
     return n->type == YAML_SEQUENCE_NODE ? "list" : "scalar";
 }
 
+/* Variables holding the producer's own secrets: expanded into a job they would travel to the
+ * target, the result records and the dead-letter queue. */
+static bool sk_env_secret(const char *name)
+{
+    static const char *const secret[] = {"SALVO_AMQP_URL", "SALVO_SIGNING_KEYS",
+                                         "SALVO_SIGNING_KEY_FILE"};
+    for (size_t i = 0; i < sizeof secret / sizeof secret[0]; i++) {
+        if (strcmp(name, secret[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* Append ${NAME} at s (slen bytes left, s[0..1] == "${") to f; returns bytes consumed. */
 static size_t sk_env(schedval_ctx *c, const yaml_node_t *n, const char *s, size_t slen, FILE *f,
                      bool *bad)
@@ -88,7 +101,13 @@ static size_t sk_env(schedval_ctx *c, const yaml_node_t *n, const char *s, size_
     memcpy(name, s + 2, nlen);
     name[nlen] = '\0';
     const char *v = getenv(name);
-    if (!v) {
+    if (sk_env_secret(name)) {
+        schedval_error_at(c, n,
+                          "${%s} is salvo's own secret (the broker password or signing keys)"
+                          ": schedules may not expand it",
+                          name);
+        *bad = true;
+    } else if (!v) {
         schedval_error_at(c, n, "environment variable '%s' is not set", name);
         *bad = true;
     } else {

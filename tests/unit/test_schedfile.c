@@ -381,6 +381,7 @@ static const bad_case bad_cases[] = {
     {"bad_url_scheme.yaml", 1, {{5, 12, "http.url: bad URL 'ftp://127.0.0.1/x': the scheme"}}},
     {"bad_url_host.yaml", 1, {{4, 17, "http.url: bad URL 'http:///path': no host"}}},
     {"bad_unset_var.yaml", 1, {{7, 24, "environment variable 'SALVO_TEST_UNSET_VAR' is not set"}}},
+    {"bad_secret_var.yaml", 1, {{7, 24, "${SALVO_AMQP_URL} is salvo's own secret"}}},
     {"bad_fanout_max.yaml", 1, {{6, 14, "fan_out.count: 100001 is above the maximum 100000"}}},
     {"bad_fanout_both.yaml", 1, {{7, 7, "fan_out: give count or items, not both"}}},
     {"bad_lead.yaml", 1, {{4, 11, "lead: 6s is above the maximum 5s"}}},
