@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -313,6 +314,41 @@ static int config_argv(const config_opt *table, int argc, char **argv, char **po
         }
     }
     return ERR_OK;
+}
+
+#define CONFIG_FILE_MAX 65536 /* a URL list or a key list: far less; refuses /dev/zero */
+
+int config_env_from_file(const char *env, char *err, size_t cap)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s_FILE", env);
+    const char *path = getenv(name);
+    if (!path)
+        return ERR_OK;
+    if (getenv(env))
+        return config_fail(err, cap, "set %s or %s, not both", env, name);
+    char *buf = calloc(1, CONFIG_FILE_MAX + 1);
+    FILE *f = buf ? fopen(path, "re") : NULL;
+    size_t n = f ? fread(buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
+    int rc = ERR_INVAL;
+    if (!f)
+        config_fail(err, cap, "%s: cannot read %s", name, path);
+    else if (n > CONFIG_FILE_MAX)
+        config_fail(err, cap, "%s: %s is larger than %d bytes", name, path, CONFIG_FILE_MAX);
+    else
+        rc = ERR_OK;
+    while (rc == ERR_OK && n > 0 && strchr(" \t\r\n", buf[n - 1]))
+        buf[--n] = '\0';
+    if (rc == ERR_OK && n == 0)
+        rc = config_fail(err, cap, "%s: %s is empty", name, path);
+    if (rc == ERR_OK && (setenv(env, buf, 1) != 0 || unsetenv(name) != 0))
+        rc = config_fail(err, cap, "%s: cannot set %s", name, env);
+    if (f)
+        fclose(f);
+    if (buf)
+        explicit_bzero(buf, CONFIG_FILE_MAX + 1); /* setenv copied it; leave no second copy */
+    free(buf);
+    return rc;
 }
 
 int config_parse(const config_opt *table, int argc, char **argv, int *optind_out, char *err,

@@ -51,6 +51,14 @@ typedef struct config_opt {
 int config_parse(const config_opt *table, int argc, char **argv, int *optind_out, char *err,
                  size_t cap);
 
+/* Secrets from a file (Docker and Kubernetes secrets are files): when the variable env "_FILE"
+ * (e.g. SALVO_AMQP_URL_FILE) names a file, its content, trailing white space cut, becomes the
+ * value of env, and env "_FILE" is unset; config_parse then reads env as usual, and a flag still
+ * wins. ERR_OK (also when env "_FILE" is not set), or ERR_INVAL with err naming the variable when
+ * both are set, the file cannot be read, is empty or is larger than 64 KiB. The value is never
+ * copied into err. Not thread-safe (edits the environment): call from main before config_parse. */
+int config_env_from_file(const char *env, char *err, size_t cap);
+
 /* Print "Usage: <usage>" and one entry per option: flag, help, env variable and default
  * (secrets show "(secret)" in place of the default). */
 void config_usage(FILE *out, const char *usage, const config_opt *table);

@@ -105,7 +105,10 @@ int runopts_parse(runopts *o, int argc, char **argv)
     char err[512] = "";
     int first = argc;
     memset(o, 0, sizeof *o);
-    int rc = runopts_table(o, argc, argv, &first, err, sizeof err);
+    /* The broker password may come in a file (a Docker or Kubernetes secret). */
+    int rc = config_env_from_file("SALVO_AMQP_URL", err, sizeof err);
+    if (rc == ERR_OK)
+        rc = runopts_table(o, argc, argv, &first, err, sizeof err);
     if (rc == CONFIG_HELP)
         return 0;
     if (rc == ERR_OK && argc - first > 1) {

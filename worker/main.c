@@ -291,7 +291,10 @@ static int cmd_run(int argc, char **argv)
     };
     char err[512];
     int first = argc;
-    int rc = config_parse(opts, argc, argv, &first, err, sizeof err);
+    /* The broker password may come in a file (a Docker or Kubernetes secret). */
+    int rc = config_env_from_file("SALVO_AMQP_URL", err, sizeof err);
+    if (rc == ERR_OK)
+        rc = config_parse(opts, argc, argv, &first, err, sizeof err);
     if (rc == CONFIG_HELP) {
         config_usage(stdout,
                      PROG " run [options]\n\nConsume salvo.jobs and run each job: HTTP calls "

@@ -2,7 +2,7 @@
 
 One private node with a TLS listener and a throw-away CA made by openssl (tests/lib/mkcerts.sh)
 for this run. A producer and a worker log in over amqps:// as a user with a password, given
-only in the environment, with a signing key in the environment too; one job carries an
+only in a file (SALVO_AMQP_URL_FILE) or the environment, with a signing key in the environment; one job carries an
 Authorization header whose token comes from the producer's environment, one points at the
 cloud metadata address. Checks: jobs run over TLS; the metadata job is dead-lettered with its
 reason and never reaches the network; a worker given a second CA, or facing a certificate for
@@ -98,10 +98,16 @@ def test_fleet_runs_over_tls():
     path = os.path.join(S.work.path, "schedule.yaml")
     with open(path, "w") as f:
         f.write(yaml({"jobs": [authed, meta, ok, bad]}) + "\n")
+    # The producer reads the URL from a file (as from a Docker or Kubernetes secret).
+    url_file = os.path.join(S.work.path, "amqp-url")
+    with open(os.open(url_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(S.amqps + "\n")
     S.producer = Proc([binary("salvo-producer"), "run", path, "--log-level", "debug",
                        "--state-dir", S.work.sub("state")],
                       os.path.join(S.work.path, "producer.log"),
-                      env=env_fleet(os.path.join(S.certs, "ca_certificate.pem")), name="producer")
+                      env={**env_fleet(os.path.join(S.certs, "ca_certificate.pem")),
+                           "SALVO_AMQP_URL": None, "SALVO_AMQP_URL_FILE": url_file},
+                      name="producer")
     S.worker = start_worker("worker", os.path.join(S.certs, "ca_certificate.pem"),
                             ["--http-ca", os.path.join(S.certs, "ca_certificate.pem")])
     S.producer.wait_log(r"connected to broker amqps://", timeout=30)

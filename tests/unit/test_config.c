@@ -9,6 +9,8 @@
 #include "err.h"
 
 #include <stdio.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,6 +291,46 @@ static void test_distance(void **state)
         assert_int_equal(config_distance(rows[i].a, rows[i].b), rows[i].d);
 }
 
+/* SALVO_X_FILE fills SALVO_X from a file (trailing newline cut) and goes away; conflicts and
+ * unreadable, empty or oversized files are errors that never show the value. */
+static void test_env_from_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_config_XXXXXX", err[256] = "";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "amqp://u:s3cret@h/\n\n", 20), 20);
+    close(fd);
+    unsetenv("SALVO_TEST_SECRET");
+    unsetenv("SALVO_TEST_SECRET_FILE");
+    assert_int_equal(config_env_from_file("SALVO_TEST_SECRET", err, sizeof err), ERR_OK);
+    assert_null(getenv("SALVO_TEST_SECRET")); /* nothing set: nothing done */
+    setenv("SALVO_TEST_SECRET_FILE", path, 1);
+    assert_int_equal(config_env_from_file("SALVO_TEST_SECRET", err, sizeof err), ERR_OK);
+    assert_string_equal(getenv("SALVO_TEST_SECRET"), "amqp://u:s3cret@h/");
+    assert_null(getenv("SALVO_TEST_SECRET_FILE"));
+    /* Both set. */
+    setenv("SALVO_TEST_SECRET_FILE", path, 1);
+    assert_int_equal(config_env_from_file("SALVO_TEST_SECRET", err, sizeof err), ERR_INVAL);
+    assert_string_equal(err, "set SALVO_TEST_SECRET or SALVO_TEST_SECRET_FILE, not both");
+    unsetenv("SALVO_TEST_SECRET");
+    /* Empty (white space only), missing, too large. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_int_equal(write(fd, " \n", 2), 2);
+    close(fd);
+    assert_int_equal(config_env_from_file("SALVO_TEST_SECRET", err, sizeof err), ERR_INVAL);
+    assert_non_null(strstr(err, "is empty"));
+    assert_null(getenv("SALVO_TEST_SECRET"));
+    setenv("SALVO_TEST_SECRET_FILE", "/nonexistent/secret", 1);
+    assert_int_equal(config_env_from_file("SALVO_TEST_SECRET", err, sizeof err), ERR_INVAL);
+    assert_string_equal(err, "SALVO_TEST_SECRET_FILE: cannot read /nonexistent/secret");
+    setenv("SALVO_TEST_SECRET_FILE", "/dev/zero", 1);
+    assert_int_equal(config_env_from_file("SALVO_TEST_SECRET", err, sizeof err), ERR_INVAL);
+    assert_non_null(strstr(err, "larger than"));
+    unsetenv("SALVO_TEST_SECRET_FILE");
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_values, clear_env),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_distance),
+        cmocka_unit_test(test_env_from_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
