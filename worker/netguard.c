@@ -167,6 +167,11 @@ static bool netguard_match(const netguard_entry *e, const char *host, unsigned p
     return hl > el && strcmp(host + hl - el, e->name) == 0;
 }
 
+bool netguard_has_hosts(const netguard *g)
+{
+    return g && g->n > 0;
+}
+
 bool netguard_host_ok(const netguard *g, const char *host, unsigned port)
 {
     if (!g || g->n == 0)

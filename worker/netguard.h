@@ -41,6 +41,9 @@ void netguard_free(netguard *g);
  * A NULL guard allows everything. Thread-safe (the guard is read-only). */
 bool netguard_host_ok(const netguard *g, const char *host, unsigned port);
 
+/* Whether g has an allow-list (false for NULL or an empty list). Thread-safe. */
+bool netguard_has_hosts(const netguard *g);
+
 /* Whether connecting to a (AF_INET or AF_INET6) is allowed; when not, why gets e.g.
  * "169.254.169.254 is link-local (cloud metadata)". Other families are allowed (libcurl opens
  * only IP sockets here). A NULL guard applies the default policy. Thread-safe. */
