@@ -66,12 +66,47 @@ static int mq_reopen_channel(mq *m, int ch, char *err, size_t cap)
     return rc;
 }
 
+static bool mq_not_found(amqp_rpc_reply_t r)
+{
+    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.id != AMQP_CHANNEL_CLOSE_METHOD)
+        return false;
+    const amqp_channel_close_t *c = r.reply.decoded;
+    return c->reply_code == AMQP_NOT_FOUND;
+}
+
+/* Declare one queue; an optional one the broker reports missing (its home node is down) is
+ * skipped with a warning: *skipped is set and the channel reopened. */
+static int mq_declare_topo_queue(mq *m, const topo_queue *q, int passive, bool *skipped, char *err,
+                                 size_t cap)
+{
+    amqp_table_entry_t ents[TOPO_ARGS_MAX];
+    amqp_queue_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(q->name), passive, 1, 0, 0,
+                       passive ? amqp_empty_table : mq_args_table(q->args, ents));
+    int rc = mq_check(m, "queue.declare", q->name, err, cap);
+    *skipped = false;
+    if (rc != ERR_MQ_CHANNEL || !q->optional || !mq_not_found(amqp_get_rpc_reply(m->conn)))
+        return rc;
+    log_warn("%s; going on without it (it lives on a node that is down)", err);
+    *skipped = true;
+    err[0] = '\0';
+    return mq_reopen_channel(m, MQ_CH_MAIN, err, cap);
+}
+
+static bool mq_is_skipped(const topology *t, const bool *skipped, const char *queue)
+{
+    for (size_t i = 0; i < t->nqueues; i++)
+        if (skipped[i] && strcmp(t->queues[i].name, queue) == 0)
+            return true;
+    return false;
+}
+
 /* Declare (passive = 0) or only check the existence of (passive = 1) every exchange and
  * queue, then bind (full declaration only: a binding cannot be checked passively). */
 static int mq_declare_all(mq *m, int passive, char *err, size_t cap)
 {
     const topology *t = topology_get();
     amqp_table_entry_t ents[TOPO_ARGS_MAX];
+    bool skipped[sizeof t->queues / sizeof t->queues[0]] = {false};
     int rc = ERR_OK;
     for (size_t i = 0; i < t->nexchanges && rc == ERR_OK; i++) {
         const topo_exchange *e = &t->exchanges[i];
@@ -80,14 +115,12 @@ static int mq_declare_all(mq *m, int passive, char *err, size_t cap)
                               passive ? amqp_empty_table : mq_args_table(e->args, ents));
         rc = mq_check(m, "exchange.declare", e->name, err, cap);
     }
-    for (size_t i = 0; i < t->nqueues && rc == ERR_OK; i++) {
-        const topo_queue *q = &t->queues[i];
-        amqp_queue_declare(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(q->name), passive, 1, 0, 0,
-                           passive ? amqp_empty_table : mq_args_table(q->args, ents));
-        rc = mq_check(m, "queue.declare", q->name, err, cap);
-    }
+    for (size_t i = 0; i < t->nqueues && rc == ERR_OK; i++)
+        rc = mq_declare_topo_queue(m, &t->queues[i], passive, &skipped[i], err, cap);
     for (size_t i = 0; i < t->nbindings && rc == ERR_OK && !passive; i++) {
         const topo_binding *b = &t->bindings[i];
+        if (!b->dest_is_exchange && mq_is_skipped(t, skipped, b->dest))
+            continue;
         amqp_queue_bind(m->conn, MQ_CH_MAIN, amqp_cstring_bytes(b->dest),
                         amqp_cstring_bytes(b->source), amqp_cstring_bytes(b->key),
                         mq_args_table(b->args, ents));

@@ -94,6 +94,7 @@ static void topo_build(void)
     const topo_arg res_args[] = {{"x-max-length", TOPO_ARG_INT, NULL, 100000},
                                  {"x-overflow", TOPO_ARG_STR, "drop-head", 0}};
     memcpy(res->args, res_args, sizeof res_args);
+    res->optional = 1;
     topo_bind(TOPO_RESULTS_EXCHANGE, TOPO_RESULTS_QUEUE, "");
 }
 

@@ -70,6 +70,10 @@ typedef struct topo_exchange {
 typedef struct topo_queue {
     char name[64];
     topo_arg args[TOPO_ARGS_MAX];
+    /* A classic queue lives on one node: while that node is down in a cluster, declaring it
+     * is refused with 404. An optional queue (results) is then skipped, with its bindings,
+     * instead of keeping every client from reconnecting. */
+    int optional;
 } topo_queue;
 
 typedef struct topo_binding {

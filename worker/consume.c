@@ -75,9 +75,9 @@ static void consume_lost(consumer *c, const char *why)
         s = next;
         lost++;
     }
-    log_warn("broker connection lost (%s); %zu unconfirmed follow-ups dropped, their jobs will "
-             "be redelivered",
-             why, lost);
+    log_warn("broker connection to %s lost (%s); %zu unconfirmed follow-ups dropped, their "
+             "jobs will be redelivered",
+             mq_endpoint(gone), why, lost);
     mq_free(gone);
     c->st->reconnects++;
     metrics_inc(c->wm ? c->wm->reconnects : NULL);
