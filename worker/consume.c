@@ -56,6 +56,7 @@ static void consume_connect(consumer *c)
     c->failures = 0;
     pool_set_generation(c->pool, mq_generation(m));
     metrics_set(c->wm ? c->wm->connected : NULL, c->draining ? 0 : 1);
+    wmetrics_broker(c->wm, mq_endpoint(m), true);
     c->next_url = idx;
     log_notice("consuming %s from %s (connection generation %" PRIu64 ", prefetch %u)",
                TOPO_JOBS_QUEUE, mq_endpoint(m), mq_generation(m), c->o->prefetch);
@@ -78,6 +79,7 @@ static void consume_lost(consumer *c, const char *why)
     log_warn("broker connection to %s lost (%s); %zu unconfirmed follow-ups dropped, their "
              "jobs will be redelivered",
              mq_endpoint(gone), why, lost);
+    wmetrics_broker(c->wm, mq_endpoint(gone), false);
     mq_free(gone);
     c->st->reconnects++;
     metrics_inc(c->wm ? c->wm->reconnects : NULL);

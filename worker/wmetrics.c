@@ -85,6 +85,9 @@ int wmetrics_new(wmetrics **out)
     w->connected =
         wmetrics_one(metrics_gauge(m, "salvo_worker_connected",
                                    "1 while connected and consuming from the broker", NULL, NULL));
+    w->brokers =
+        metrics_gauge(m, "salvo_worker_broker_connected",
+                      "1 for the broker node consumed from, 0 for nodes left", "broker", NULL);
     *out = w;
     return ERR_OK;
 }
@@ -187,6 +190,12 @@ void wmetrics_started(wmetrics *w, uint32_t attempt, int64_t due_ms, int64_t sta
         return;
     double late = (double)(started_ns - due_ms * CLOCK_NS_PER_MS) / 1e9;
     metrics_observe(w->lateness, late < 0 ? 0 : late);
+}
+
+void wmetrics_broker(wmetrics *w, const char *endpoint, bool up)
+{
+    if (w)
+        metrics_set(metrics_with(w->brokers, endpoint, NULL), up ? 1 : 0);
 }
 
 void wmetrics_finished(wmetrics *w, int64_t started_ns, int64_t finished_ns)

@@ -22,6 +22,7 @@ typedef struct wmetrics {
     metrics_series *bad_signature, *bad_publisher;
     metrics_series *lateness, *duration; /* histograms, seconds */
     metrics_series *inflight, *running, *connected;
+    metrics_family *brokers; /* salvo_worker_broker_connected{broker}: which node we are on */
 } wmetrics;
 
 /* Register every family in a new registry. ERR_OK or ERR_NOMEM. The caller owns *out
@@ -50,5 +51,9 @@ void wmetrics_delivered(wmetrics *w, int64_t timestamp_s, int64_t recv_ns);
  * started; a first attempt's lateness is observed (a retry's is its backoff). */
 void wmetrics_started(wmetrics *w, uint32_t attempt, int64_t due_ms, int64_t started_ns);
 void wmetrics_finished(wmetrics *w, int64_t started_ns, int64_t finished_ns);
+/* The broker endpoint (mq_endpoint: no password) the I/O thread is consuming from (up) or
+ * just lost (!up): its series goes to 1 or 0, so a scrape says which node of a cluster the
+ * worker is on. I/O thread only. */
+void wmetrics_broker(wmetrics *w, const char *endpoint, bool up);
 
 #endif
