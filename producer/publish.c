@@ -14,8 +14,12 @@
  * before hundreds of KiB pile up in the socket, and confirms never back up unread. */
 #define PUBLISH_DRAIN_EVERY 256
 /* Longest single wait inside a batch: deadlines (drain, confirm timeout) are checked this often. */
-#define PUBLISH_POLL_MS  200
-#define PUBLISH_SEQ_NONE UINT32_MAX
+#define PUBLISH_POLL_MS 200
+/* Nacks with no ack in between for this long: reconnect. RabbitMQ 3.10 nacks every publish
+ * of a channel opened while a quorum queue's leader node was down (the channel's queue client
+ * keeps asking the dead node), even after a new leader is elected; a new channel works. */
+#define PUBLISH_NACK_STREAK_NS (1000 * CLOCK_NS_PER_MS)
+#define PUBLISH_SEQ_NONE       UINT32_MAX
 
 void publish_init(publish *p, const publish_opts *o, waker *w)
 {
@@ -52,6 +56,7 @@ static void publish_drop(publish *p, firebatch *b, const char *why)
     p->m = NULL;
     pmetrics_lost(p->pm);
     p->url_idx++; /* fail over: the next attempt starts with the next URL */
+    p->nacked_since_mono_ns = 0;
     p->retry_at_mono_ns = 0;
     p->nseq = p->settle_lo = 0;
     p->seq_base = p->last_seq = 0;
@@ -174,6 +179,10 @@ static void publish_settle(publish *p, firebatch *b, uint64_t tag, bool multiple
     while (p->settle_lo < p->nseq && p->byseq[p->settle_lo] == PUBLISH_SEQ_NONE)
         p->settle_lo++;
     p->progress_mono_ns = clock_mono_ns();
+    if (ok)
+        p->nacked_since_mono_ns = 0;
+    else if (p->nacked_since_mono_ns == 0)
+        p->nacked_since_mono_ns = p->progress_mono_ns;
     if (!ok)
         log_warn("broker nacked publish %llu%s; publishing again with the same id",
                  (unsigned long long)tag, multiple ? " and earlier" : "");
@@ -351,6 +360,10 @@ static int publish_redeclare(publish *p, firebatch *b, unsigned *rounds)
 /* Reconnect when the broker stopped confirming without saying it is blocked. */
 static void publish_check_stall(publish *p, firebatch *b, int64_t now)
 {
+    if (p->m && p->nacked_since_mono_ns && now - p->nacked_since_mono_ns > PUBLISH_NACK_STREAK_NS) {
+        publish_drop(p, b, "the broker nacked every publish for 1 s");
+        return;
+    }
     if (!p->m || p->settle_lo >= p->nseq || mq_is_blocked(p->m)) {
         p->progress_mono_ns = now;
         return;

@@ -51,6 +51,7 @@ typedef struct publish {
     bool ever_connected; /* a later connect is a reconnect, for the report */
     int64_t drain_deadline_mono_ns; /* set at SIGTERM during a batch */
     int64_t progress_mono_ns;       /* last confirm progress, for confirm_timeout */
+    int64_t nacked_since_mono_ns;   /* first nack since the last ack on this connection, or 0 */
     publish_report *r;              /* the batch in progress's report, NULL between batches */
     struct pmetrics *pm;            /* borrowed, NULL = none: connection state for /healthz */
 } publish;
