@@ -267,6 +267,21 @@ class Cluster:
         fail(f"no queue {queue} in list_queues: {out}")
 
 
+    def move_leader(self, queue, idx):
+        """Make node idx lead the quorum queue (Raft leadership transfer); waits for it."""
+        cur, _ = self.leader(queue)
+        if cur == idx:
+            return
+        ra = f"'%2F_{queue}'"
+        out = self.nodes[idx].ctl("eval", f"ra:transfer_leadership({{{ra}, "
+                                  f"'{self.nodes[cur].nodename}'}}, {{{ra}, "
+                                  f"'{self.nodes[idx].nodename}'}}).")
+        if out.strip() not in ("ok", "already_leader"):
+            fail(f"leadership transfer of {queue} to node-{idx + 1}: {out}")
+        wait_until(f"node-{idx + 1} leading {queue}", lambda: self.leader(queue)[0] == idx,
+                   timeout=30, interval=0.5)
+
+
 class NsTarget:
     """The recording target (salvo_testlib.Target's records) bound to the bridge address, so
     hosts reach it over their links; the same stats()/records() interface as Target."""
