@@ -4,7 +4,7 @@
  *                                      schedule's first entry (built as rawrate builds them)
  *   cpuwork start SCHEDULE             precise mode's start: every job of that firing
  *                                      pre-connected and corked, then all started on one
- *                                      httpcall multi (as an executor does 150 ms before T),
+ *                                      httpcall multi (as an executor does 180 ms before T),
  *                                      then released; the URL must point at a listening target
  * Count only the measured phase with
  *   valgrind --tool=callgrind --toggle-collect=cpuwork_phase_decode (or _start) cpuwork ...
