@@ -293,6 +293,12 @@ void mq_free(mq *m)
     free(m);
 }
 
+void mq_abandon(mq *m)
+{
+    if (m)
+        m->open = false;
+}
+
 const char *mq_endpoint(const mq *m)
 {
     return m->endpoint;

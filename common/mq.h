@@ -120,6 +120,11 @@ int mq_connect(const mq_opts *o, size_t *next_url, mq **out, char *err, size_t c
  * Safe on NULL and on a broken connection. */
 void mq_free(mq *m);
 
+/* The owner gives up on a connection the broker still holds open but misbehaves on (no
+ * confirms, or nothing but nacks): the next mq_free drops it without the polite close, whose
+ * replies such a broker may be slow to send. Safe on NULL. */
+void mq_abandon(mq *m);
+
 /* "amqp://user@host:port/vhost" of the current node, password never included. */
 const char *mq_endpoint(const mq *m);
 /* The user this connection logged in as: what RabbitMQ accepts as a message's user_id. */

@@ -361,6 +361,7 @@ static int publish_redeclare(publish *p, firebatch *b, unsigned *rounds)
 static void publish_check_stall(publish *p, firebatch *b, int64_t now)
 {
     if (p->m && p->nacked_since_mono_ns && now - p->nacked_since_mono_ns > PUBLISH_NACK_STREAK_NS) {
+        mq_abandon(p->m); /* its polite close is slow too: ~2 s between drop and reconnect */
         publish_drop(p, b, "the broker nacked every publish for 1 s");
         return;
     }
