@@ -137,18 +137,13 @@ bool mq_is_blocked(const mq *m);
  * with err saying which object the broker refused (e.g. argument mismatch). */
 int mq_declare_topology(mq *m, char *err, size_t cap);
 
-/* Declare `queue` exclusive to this connection (non-durable, deleted by the broker when the
- * connection ends): a lease held as long as the connection lives. ERR_OK when this connection
- * holds it (again); ERR_EXISTS when another connection does (the broker closed the channel with
- * 405; it is open again here, in confirm mode if it was); ERR_MQ_CHANNEL (e.g. 403, err says
- * why) or ERR_MQ_CLOSED. Blocks for one RPC round trip. */
-int mq_declare_exclusive(mq *m, int channel, const char *queue, char *err, size_t cap);
-
 /* Declare a durable queue with args (a topology argument list, borrowed) and, when exchange is
- * not NULL, bind it to exchange with routing key `key`. ERR_OK, ERR_MQ_CHANNEL (err says which
- * step the broker refused) or ERR_MQ_CLOSED. */
+ * not NULL, bind it to exchange with routing key `key`. counts (may be NULL) gets the queue's
+ * ready messages and consumers as the broker reported them. ERR_OK, ERR_MQ_CHANNEL (err says
+ * which step the broker refused) or ERR_MQ_CLOSED. */
 int mq_declare_queue(mq *m, int channel, const char *queue, const topo_arg *args,
-                     const char *exchange, const char *key, char *err, size_t cap);
+                     const char *exchange, const char *key, uint32_t counts[2], char *err,
+                     size_t cap);
 
 /* basic.get of one message from queue with manual ack: ERR_OK with *out filled (the caller
  * owns it: settle with mq_ack/mq_reject, then mq_delivery_fini), ERR_NOTFOUND when the queue is

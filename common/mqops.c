@@ -19,6 +19,9 @@ static amqp_table_t mq_args_table(const topo_arg *args, amqp_table_entry_t *ents
         if (args[n].kind == TOPO_ARG_STR) {
             ents[n].value.kind = AMQP_FIELD_KIND_UTF8;
             ents[n].value.value.bytes = amqp_cstring_bytes(args[n].str);
+        } else if (args[n].kind == TOPO_ARG_BOOL) {
+            ents[n].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+            ents[n].value.value.boolean = args[n].i != 0;
         } else {
             ents[n].value.kind = AMQP_FIELD_KIND_I64;
             ents[n].value.value.i64 = args[n].i;
@@ -147,40 +150,21 @@ int mq_declare_topology(mq *m, char *err, size_t cap)
     return rc;
 }
 
-/* The broker answered 405 RESOURCE_LOCKED: an exclusive queue another connection owns. */
-static bool mq_locked(amqp_rpc_reply_t r)
-{
-    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.id != AMQP_CHANNEL_CLOSE_METHOD)
-        return false;
-    const amqp_channel_close_t *c = r.reply.decoded;
-    return c->reply_code == AMQP_RESOURCE_LOCKED;
-}
-
-int mq_declare_exclusive(mq *m, int channel, const char *queue, char *err, size_t cap)
-{
-    if (!m->open)
-        return ERR_MQ_CLOSED;
-    amqp_queue_declare(m->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), 0, 0, 1, 0,
-                       amqp_empty_table);
-    amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
-    if (r.reply_type == AMQP_RESPONSE_NORMAL)
-        return ERR_OK;
-    if (!mq_locked(r))
-        return mq_fail_reply(m, r, "queue.declare", err, cap);
-    snprintf(err, cap, "queue %s is held by another connection", queue);
-    int rc = mq_reopen_channel(m, channel, err + strlen(err), cap - strlen(err));
-    return rc == ERR_OK ? ERR_EXISTS : rc;
-}
-
 int mq_declare_queue(mq *m, int channel, const char *queue, const topo_arg *args,
-                     const char *exchange, const char *key, char *err, size_t cap)
+                     const char *exchange, const char *key, uint32_t counts[2], char *err,
+                     size_t cap)
 {
     amqp_table_entry_t ents[TOPO_ARGS_MAX];
     if (!m->open)
         return ERR_MQ_CLOSED;
-    amqp_queue_declare(m->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), 0, 1, 0, 0,
-                       mq_args_table(args, ents));
+    amqp_queue_declare_ok_t *ok =
+        amqp_queue_declare(m->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue), 0, 1, 0, 0,
+                           mq_args_table(args, ents));
     int rc = mq_check(m, "queue.declare", queue, err, cap);
+    if (rc == ERR_OK && ok && counts) {
+        counts[0] = ok->message_count;
+        counts[1] = ok->consumer_count;
+    }
     if (rc == ERR_OK && exchange) {
         amqp_queue_bind(m->conn, (amqp_channel_t)channel, amqp_cstring_bytes(queue),
                         amqp_cstring_bytes(exchange), amqp_cstring_bytes(key), amqp_empty_table);

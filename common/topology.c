@@ -34,6 +34,13 @@ const topo_arg topo_watermark_args[TOPO_ARGS_MAX] = {
     {"x-overflow", TOPO_ARG_STR, "drop-head", 0},
 };
 
+/* The broker delivers to one consumer at a time and moves on to the next when that consumer's
+ * channel ends: the lease token goes to whoever is active. */
+const topo_arg topo_lease_args[TOPO_ARGS_MAX] = {
+    {"x-queue-type", TOPO_ARG_STR, "quorum", 0},
+    {"x-single-active-consumer", TOPO_ARG_BOOL, NULL, 1},
+};
+
 static topology topo_table;
 static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
 
@@ -110,6 +117,8 @@ static void topo_args_json(strbuf *b, const topo_arg *args)
     for (int i = 0; i < TOPO_ARGS_MAX && args[i].key; i++) {
         if (args[i].kind == TOPO_ARG_STR)
             strbuf_addf(b, "%s\"%s\":\"%s\"", i ? "," : "", args[i].key, args[i].str);
+        else if (args[i].kind == TOPO_ARG_BOOL)
+            strbuf_addf(b, "%s\"%s\":%s", i ? "," : "", args[i].key, args[i].i ? "true" : "false");
         else
             strbuf_addf(b, "%s\"%s\":%lld", i ? "," : "", args[i].key, (long long)args[i].i);
     }

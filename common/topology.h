@@ -14,11 +14,12 @@
  *   worker  --(salvo.dead, key "dead"|"missed")--> [salvo.dead] / [salvo.missed]
  *   worker  --(salvo.results)--> [salvo.results] (bounded, newest kept)
  *   producer --(salvo.producer, key <group>)--> [salvo.producer.watermark.<group>]
- *              High availability (producer/lease.c): one quorum last-value queue per producer
- *              group holding the confirmed "fired up to" instants, and an exclusive queue
- *              salvo.producer.lease.<group> that exists only while the active producer's
- *              connection lives. Both are per group, so the producer declares them at run time
- *              (they are not in the table); its user may configure salvo.producer.* only. */
+ *   producer --(salvo.producer, key lease.<group>)--> [salvo.producer.lease.<group>]
+ *              High availability (producer/lease.h): per producer group, a quorum last-value
+ *              queue holding the confirmed "fired up to" instants, and a single-active-consumer
+ *              queue holding the lease token that only the active producer receives. Both are
+ *              per group, so the producer declares them at run time (they are not in the
+ *              table); its user may configure salvo.producer.* only. */
 #ifndef SALVO_TOPOLOGY_H
 #define SALVO_TOPOLOGY_H
 
@@ -50,6 +51,7 @@ extern const int64_t topo_retry_delay_ms[TOPO_RETRY_LEVELS];
 typedef enum topo_arg_kind {
     TOPO_ARG_STR,
     TOPO_ARG_INT,
+    TOPO_ARG_BOOL, /* i: 0 or 1 */
 } topo_arg_kind;
 
 typedef struct topo_arg {
@@ -95,6 +97,8 @@ typedef struct topology {
 
 /* Arguments of a salvo.producer.watermark.<group> queue: quorum, only the newest message kept. */
 extern const topo_arg topo_watermark_args[TOPO_ARGS_MAX];
+/* Arguments of a salvo.producer.lease.<group> queue: quorum, single active consumer. */
+extern const topo_arg topo_lease_args[TOPO_ARGS_MAX];
 
 /* Build the table (static storage, built once, thread-safe after the first call). */
 const topology *topology_get(void);

@@ -1,5 +1,5 @@
-/* lease: the active/standby decision of a producer group over an exclusive queue (design at the
- * top of lease.h; README "High availability"). */
+/* lease: the active/standby decision of a producer group over a single-active-consumer queue
+ * and a token (design at the top of lease.h; README "High availability"). */
 #include "lease.h"
 
 #include "clock.h"
@@ -9,6 +9,9 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#define LEASE_RETRY_MAX_NS (30 * CLOCK_NS_PER_SEC)
+#define LEASE_TOKEN        "salvo lease token: held unacked by the active producer"
 
 int lease_check_group(const char *group)
 {
@@ -34,52 +37,70 @@ void lease_init(lease *l, const char *group, int64_t retry_ns)
     l->enabled = true;
     snprintf(l->group, sizeof l->group, "%s", group);
     snprintf(l->queue, sizeof l->queue, "%s%s", TOPO_LEASE_PREFIX, l->group);
+    snprintf(l->key, sizeof l->key, "lease.%s", l->group);
 }
 
-bool lease_held(const lease *l, uint64_t conn_gen)
+bool lease_held(const lease *l, uint64_t conn_gen, uint64_t token_gen)
 {
     if (!l->enabled)
         return true;
-    return conn_gen != 0 && l->gen == conn_gen;
+    return conn_gen != 0 && l->joined_gen == conn_gen && token_gen == conn_gen;
 }
 
 bool lease_due(const lease *l, uint64_t conn_gen, int64_t now_ns)
 {
-    return l->enabled && conn_gen != 0 && l->gen != conn_gen && now_ns >= l->next_try_ns;
+    return l->enabled && conn_gen != 0 && l->joined_gen != conn_gen && now_ns >= l->next_try_ns;
 }
 
-int lease_wait_ms(const lease *l, int64_t now_ns)
+bool lease_needs_token(uint32_t messages, uint32_t consumers)
 {
-    int64_t left = l->next_try_ns - now_ns;
-    if (left <= 0)
-        return 0;
-    return (int)((left + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS);
+    return messages == 0 && consumers == 0;
 }
 
 void lease_note(lease *l, int rc, uint64_t conn_gen, int64_t now_ns)
 {
     if (rc == ERR_OK) {
-        l->gen = conn_gen;
-        l->refusals = 0;
+        l->joined_gen = conn_gen;
+        l->failures = 0;
         return;
     }
-    l->gen = 0;
-    l->next_try_ns = now_ns + l->retry_ns;
-    if (rc == ERR_EXISTS)
-        l->refusals++;
+    l->joined_gen = 0;
+    int64_t pause = l->retry_ns;
+    for (unsigned i = 0; i < l->failures && pause < LEASE_RETRY_MAX_NS; i++)
+        pause *= 2;
+    l->next_try_ns = now_ns + (pause < LEASE_RETRY_MAX_NS ? pause : LEASE_RETRY_MAX_NS);
+    l->failures++;
 }
 
-int lease_try(lease *l, mq *m, int64_t now_ns, char *err, size_t cap)
+static int lease_publish_token(lease *l, mq *m, const char *by)
 {
-    uint64_t gen = mq_is_open(m) ? mq_generation(m) : 0;
-    if (lease_held(l, gen))
-        return ERR_OK;
-    if (!lease_due(l, gen, now_ns))
-        return ERR_INTR;
-    int rc = mq_declare_exclusive(m, MQ_CH_PUBLISH, l->queue, err, cap);
-    lease_note(l, rc, gen, now_ns);
-    if (rc == ERR_EXISTS && l->refusals == 1)
-        log_notice("standing by: lease %s is held by another producer of group %s", l->queue,
-                   l->group);
+    mq_hdr hdr = {"x-salvo-producer", by ? by : "salvo-producer", 0};
+    mq_msg msg = {.exchange = TOPO_PRODUCER_EXCHANGE,
+                  .routing_key = l->key,
+                  .body = LEASE_TOKEN,
+                  .len = sizeof LEASE_TOKEN - 1,
+                  .content_type = "text/plain",
+                  .headers = &hdr,
+                  .nheaders = 1,
+                  .persistent = true};
+    return mq_publish(m, MQ_CH_PUBLISH, &msg, NULL);
+}
+
+int lease_join(lease *l, mq *m, const char *by, char *err, size_t cap)
+{
+    uint32_t counts[2] = {0, 0};
+    int rc = mq_declare_queue(m, MQ_CH_PUBLISH, l->queue, topo_lease_args, TOPO_PRODUCER_EXCHANGE,
+                              l->key, counts, err, cap);
+    if (rc == ERR_OK)
+        rc = mq_consume(m, l->queue, 1, err, cap);
+    if (rc == ERR_OK && lease_needs_token(counts[0], counts[1])) {
+        rc = lease_publish_token(l, m, by);
+        if (rc != ERR_OK)
+            snprintf(err, cap, "publishing the lease token: connection lost");
+        else
+            log_notice("no producer of group %s holds or waits for a lease token: published one",
+                       l->group);
+    }
+    l->others = counts[1];
     return rc;
 }

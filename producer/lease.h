@@ -1,18 +1,27 @@
 /* lease: which producer of a group is active, decided by RabbitMQ alone.
  *
  * Producers started with the same --ha-group on one vhost form a group; exactly one of them
- * publishes. The lease is the exclusive queue salvo.producer.lease.<group>: a producer that
- * declares it (exclusive, on its one publishing connection) is active; the others get 405
- * RESOURCE_LOCKED and ask again every retry interval. The broker deletes an exclusive queue the
- * moment its connection ends: a process killed outright closes its socket at once, and a frozen
- * or cut-off one is closed by the broker after about two missed heartbeats, so the producer's
- * heartbeat bounds the takeover time. Because lease and publishes share that connection, a
- * producer that lost the lease cannot publish another job either: the broker has closed the
- * connection its publishes would travel on. The lease is remembered as the generation of the
- * connection it was taken on, so any reconnect means "standby until the lease is taken again".
+ * publishes. The lease is a token: one small message in the quorum queue
+ * salvo.producer.lease.<group>, declared with x-single-active-consumer. Every producer of the
+ * group consumes that queue (prefetch 1, manual ack, never acking), on its one publishing
+ * connection. The broker delivers only to the single active consumer, so the token reaches
+ * one producer, which holds it unacked for as long as its connection lives: that producer is
+ * active. When the connection ends, the broker returns the token and delivers it to the next
+ * consumer at once: a process that dies closes its socket immediately, and a frozen or cut-off
+ * one is closed by the broker after two to three missed heartbeats, so the heartbeat bounds
+ * the takeover time. Nobody polls, and nothing is refused (no broker log noise).
  *
- * The decisions are pure functions of a monotonic "now" (unit-tested); lease_try is the one
- * call that talks to the broker. Not thread-safe: the producer's one thread owns it. */
+ * The token is published by a producer that finds the queue with no message and no consumer
+ * (nobody holds or waits for a token); producers starting at the same instant may both
+ * publish one, which is harmless: the active consumer takes one (prefetch 1) and the other
+ * waits in the queue. Tokens are never acked, so they are never lost while the queue lives.
+ *
+ * Because lease and publishes share one connection, a producer that lost the lease cannot
+ * publish either: the broker has closed the connection its publishes would travel on. The
+ * lease is remembered as the generation of the connection the token arrived on, so any
+ * reconnect means "standby until the token comes again". The decisions are pure functions of
+ * a monotonic "now" and connection generations (unit-tested); lease_join is the one call that
+ * talks to the broker. Not thread-safe: the producer's one thread owns it. */
 #ifndef SALVO_LEASE_H
 #define SALVO_LEASE_H
 
@@ -28,10 +37,12 @@ typedef struct lease {
     bool enabled; /* a group was given; without one the producer is always active */
     char group[LEASE_GROUP_MAX + 1];
     char queue[96];      /* salvo.producer.lease.<group> */
-    uint64_t gen;        /* generation of the connection holding the lease, 0 = none */
-    int64_t retry_ns;    /* between two attempts while standing by */
-    int64_t next_try_ns; /* monotonic: no attempt before this */
-    unsigned refusals;   /* consecutive "held by another producer" answers */
+    char key[80];        /* routing key of the token: lease.<group> */
+    uint64_t joined_gen; /* connection that consumes the lease queue, 0 = none */
+    int64_t retry_ns;    /* first pause after a failed join (doubling, capped) */
+    int64_t next_try_ns; /* monotonic: no join attempt before this */
+    unsigned failures;   /* consecutive failed joins */
+    uint32_t others;     /* other consumers of the queue when we joined */
 } lease;
 
 /* Check a group name: 1..LEASE_GROUP_MAX of [A-Za-z0-9_.-]. ERR_OK or ERR_INVAL. Pure. */
@@ -40,21 +51,24 @@ int lease_check_group(const char *group);
 /* Set up for group (NULL or "" disables HA: lease_held is then always true). retry_ns > 0. */
 void lease_init(lease *l, const char *group, int64_t retry_ns);
 
-/* True when a producer holding connection generation conn_gen (0 = no connection) may
- * publish: HA is off, or the lease was taken on that very connection. */
-bool lease_held(const lease *l, uint64_t conn_gen);
-/* True when a standby should ask for the lease at now_ns (monotonic). */
+/* True when a producer on connection generation conn_gen (0 = none), whose last token
+ * delivery came on token_gen (0 = never), may publish: HA is off, or the token arrived on that
+ * very connection. */
+bool lease_held(const lease *l, uint64_t conn_gen, uint64_t token_gen);
+/* True when the producer should (re)join the lease queue at now_ns on conn_gen. */
 bool lease_due(const lease *l, uint64_t conn_gen, int64_t now_ns);
-/* How long a standby may wait at now_ns before its next attempt, in ms (0 when due). */
-int lease_wait_ms(const lease *l, int64_t now_ns);
-/* Record the answer to an attempt made on conn_gen at now_ns: ERR_OK takes the lease, anything
- * else leaves it free and schedules the next attempt. */
+/* Should a producer that joined publish the token? Yes when the queue it declared had neither
+ * a message nor a consumer: no token exists anywhere. */
+bool lease_needs_token(uint32_t messages, uint32_t consumers);
+/* Record the result of a join on conn_gen at now_ns: ERR_OK marks it joined; an error
+ * schedules the next attempt after a doubling pause (retry_ns up to 30 s). */
 void lease_note(lease *l, int rc, uint64_t conn_gen, int64_t now_ns);
 
-/* Ask the broker for the lease on m when due (lease_due), and note the answer. ERR_OK when this
- * producer holds the lease now (newly or already), ERR_EXISTS when another one does, ERR_INTR
- * when no attempt is due yet (or m is closed), or the broker error (err says why; the connection
- * may be unusable afterwards). Blocks for one RPC round trip. */
-int lease_try(lease *l, mq *m, int64_t now_ns, char *err, size_t cap);
+/* Join the group on m: declare the lease queue and its binding (channel MQ_CH_PUBLISH),
+ * consume it with prefetch 1 on MQ_CH_MAIN, and publish the token when none exists (by names
+ * this producer, borrowed). The token then arrives as a delivery on MQ_CH_MAIN, to whichever
+ * producer the broker makes active. ERR_OK, or the broker's error (err says which step; the
+ * connection may be unusable afterwards). A few RPC round trips. */
+int lease_join(lease *l, mq *m, const char *by, char *err, size_t cap);
 
 #endif

@@ -38,7 +38,8 @@ void prodstate_fini(prodstate *st);
 char *prodstate_encode(const prodstate_rec *recs, size_t n, size_t *len);
 /* Parse state text: takes ownership of buf (malloc'd, len bytes plus a NUL; it becomes st->buf
  * or is freed). ERR_OK; ERR_PARSE (st empty) for a damaged text (*bad_line = the first bad
- * line, 1-based) or a name given twice (*bad_line = 0); ERR_NOMEM. Caller frees st with prodstate_fini. */
+ * line, 1-based) or a name given twice (*bad_line = 0); ERR_NOMEM. Caller frees st with
+ * prodstate_fini. */
 int prodstate_decode(char *buf, size_t len, prodstate *st, size_t *bad_line);
 
 /* Borrowed record for name, or NULL. O(log n). */

@@ -233,6 +233,13 @@ static int publish_event(publish *p, firebatch *b, mq_event *ev)
         pmetrics_blocked(p->pm, false);
         p->progress_mono_ns = clock_mono_ns();
         break;
+    case MQ_EV_DELIVERY: /* the only queue a producer consumes is its lease (lease.h) */
+        p->token_gen = mq_generation(p->m);
+        log_debug("lease token delivered (tag %llu)", (unsigned long long)ev->delivery.tag);
+        break;
+    case MQ_EV_CANCELLED: /* the lease queue was deleted: give the lease up with the link */
+        publish_drop(p, b, "the broker cancelled the lease consumer (queue deleted?)");
+        return ERR_MQ_CLOSED;
     case MQ_EV_CLOSED:
         publish_drop(p, b, ev->reason);
         return ERR_MQ_CLOSED;

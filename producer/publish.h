@@ -19,7 +19,7 @@ typedef struct publish_opts {
     mq_opts mq;                 /* strings borrowed for the publisher's life */
     int64_t confirm_timeout_ms; /* no confirm progress this long (not blocked): reconnect */
     int64_t drain_timeout_ms;   /* after SIGTERM, keep confirming a batch at most this long */
-    bool fenced; /* the connection holds a lease (lease.h): a lost connection ends the batch */
+    bool fenced; /* the connection carries a lease (lease.h): a lost connection ends the batch */
 } publish_opts;
 
 /* What one batch cost, for its log line. The "pass" is the round of publishes that got the
@@ -53,7 +53,8 @@ typedef struct publish {
     int64_t progress_mono_ns;       /* last confirm progress, for confirm_timeout */
     int64_t nacked_since_mono_ns;   /* first nack since the last ack on this connection, or 0 */
     publish_report *r;              /* the batch in progress's report, NULL between batches */
-    struct pmetrics *pm;            /* borrowed, NULL = none: connection state for /healthz */
+    uint64_t token_gen;  /* connection generation a delivery (the lease token) last came on */
+    struct pmetrics *pm; /* borrowed, NULL = none: connection state for /healthz */
 } publish;
 
 /* Prepare (no connection yet). o's strings and w are borrowed. */

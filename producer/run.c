@@ -7,8 +7,9 @@
  * its confirms, then record the firings and save the state.
  *
  * In a high-availability group (--ha-group) the loop only fires while it holds the lease
- * (lease.h). A standby keeps its plan loaded but builds no batch; it asks for the lease every
- * RUN_LEASE_RETRY_NS. On taking it, it reads the group's watermark (watermark.h), moves every
+ * (lease.h). A standby keeps its plan loaded but builds no batch; it joins the lease queue on
+ * each new connection and waits for the token. On receiving it, it reads the group's
+ * watermark (watermark.h), moves every
  * entry to just after its last confirmed instant and plans from there, so the firings the
  * previous producer had not confirmed go out now, late, with their own ids. After each batch
  * the active producer writes the watermark. Losing the connection is losing the lease: the
@@ -42,8 +43,8 @@
  * and a replay carries the same ids, deduplicated downstream. */
 #define RUN_SAVE_SPACING 20
 #define RUN_SAVE_MIN_NS  CLOCK_NS_PER_SEC
-/* A standby asks for the lease this often: half a second adds at most that to a takeover, for
- * one small RPC per standby (the broker answers 405 and we reopen the channel). */
+/* After a failed join of the lease queue (e.g. a missing permission), the first pause; it
+ * doubles up to 30 s. */
 #define RUN_LEASE_RETRY_NS (500 * CLOCK_NS_PER_MS)
 /* A watermark up to this size is written after every batch; a bigger one (a schedule of some
  * thousands of entries) is spaced like the state file, so a takeover may repeat that interval's
@@ -66,10 +67,9 @@ typedef struct run_ctx {
     pmetrics *pm; /* NULL when metrics are off */
     lease ls;     /* disabled without --ha-group: always active */
     watermark wm;
-    bool was_active;         /* held the lease at the last look, for the step-down log line */
-    unsigned lease_failures; /* consecutive broker errors asking for the lease: the backoff */
-    bool mark_dirty;         /* firings committed since the last watermark write */
-    size_t mark_bytes;       /* size of the last watermark written */
+    bool was_active;   /* held the lease at the last look, for the step-down log line */
+    bool mark_dirty;   /* firings committed since the last watermark write */
+    size_t mark_bytes; /* size of the last watermark written */
     int64_t marked_mono_ns, mark_cost_ns;
 } run_ctx;
 
@@ -128,9 +128,16 @@ static uint64_t run_gen(const run_ctx *c)
     return publish_connected(&c->pub) ? mq_generation(c->pub.m) : 0;
 }
 
+/* The lease token arrived on the current connection (always true without a group). */
+static bool run_holds(const run_ctx *c)
+{
+    return lease_held(&c->ls, run_gen(c), c->pub.token_gen);
+}
+
+/* May fire: holds the lease and has taken over (read the watermark) on this connection. */
 static bool run_active(const run_ctx *c)
 {
-    return lease_held(&c->ls, run_gen(c));
+    return !c->ls.enabled || (run_holds(c) && c->was_active);
 }
 
 /* Write the watermark: after every batch when it is small, else spaced like the state file
@@ -200,11 +207,33 @@ static int run_take_over(run_ctx *c)
     return ERR_OK;
 }
 
-/* One standby step: reconnect, or ask for the lease when due, or wait for the next attempt.
- * ERR_OK when this producer became active. */
+/* Join the lease queue on this connection when due. */
+static void run_join(run_ctx *c)
+{
+    char err[320] = "";
+    int64_t now = clock_mono_ns();
+    if (!lease_due(&c->ls, run_gen(c), now))
+        return;
+    int rc = watermark_declare(&c->wm, c->pub.m, err, sizeof err);
+    if (rc == ERR_OK)
+        rc = lease_join(&c->ls, c->pub.m, c->o.conn_name, err, sizeof err);
+    lease_note(&c->ls, rc, run_gen(c), now);
+    if (rc != ERR_OK)
+        log_warn("joining lease %s failed (e.g. no permission on salvo.producer.*): %s; trying "
+                 "again in %lld ms",
+                 c->ls.queue, err, (long long)((c->ls.next_try_ns - now) / CLOCK_NS_PER_MS));
+    else if (c->ls.others > 0)
+        log_notice("standing by: lease %s is held by another producer of group %s (%u other "
+                   "producer(s) connected)",
+                   c->ls.queue, c->ls.group, c->ls.others);
+}
+
+/* One standby step: take over when the token came, else reconnect, join, or wait for the
+ * token. ERR_OK when this producer became active. */
 static int run_standby(run_ctx *c)
 {
-    if (c->was_active) {
+    bool holds = run_holds(c);
+    if (c->was_active && !holds) {
         log_warn("lost the lease %s with the broker connection: standing by (publishing "
                  "stopped; the producer that takes the lease fires what was not confirmed)",
                  c->ls.queue);
@@ -213,34 +242,21 @@ static int run_standby(run_ctx *c)
         firebatch_clear(&c->batch);
         c->ready = false;
     }
+    if (holds)
+        return run_take_over(c);
     waker_arm(&c->w, 0);
     if (!publish_connected(&c->pub)) {
         publish_connect(&c->pub, false); /* returns early on a signal: the caller looks */
         return ERR_INTR;
     }
-    char err[320] = "";
-    int64_t now = clock_mono_ns();
-    if (lease_due(&c->ls, run_gen(c), now)) {
-        int rc = watermark_declare(&c->wm, c->pub.m, err, sizeof err);
-        if (rc == ERR_OK)
-            rc = lease_try(&c->ls, c->pub.m, now, err, sizeof err);
-        if (rc == ERR_OK) {
-            c->lease_failures = 0;
-            return run_take_over(c);
+    run_join(c);
+    if (publish_connected(&c->pub) && !run_holds(c)) {
+        int64_t ms = c->o.heartbeat_s * 500;
+        if (c->ls.joined_gen != run_gen(c)) {
+            int64_t left = (c->ls.next_try_ns - clock_mono_ns()) / CLOCK_NS_PER_MS + 1;
+            ms = left < ms ? left : ms;
         }
-        if (rc != ERR_EXISTS) { /* e.g. 403: no permission on salvo.producer.* */
-            int delay = mq_backoff_ms(++c->lease_failures);
-            lease_note(&c->ls, rc, run_gen(c), now);
-            log_warn("asking for lease %s failed: %s; trying again in %d ms", c->ls.queue, err,
-                     delay);
-            waker_wait(&c->w, delay);
-            return ERR_INTR;
-        }
-        c->lease_failures = 0;
-    }
-    if (publish_connected(&c->pub)) {
-        int ms = lease_wait_ms(&c->ls, clock_mono_ns());
-        publish_service(&c->pub, ms > 0 ? ms : 1);
+        publish_service(&c->pub, (int)(ms > 0 ? ms : 1));
     }
     return ERR_INTR;
 }

@@ -27,7 +27,7 @@ int watermark_declare(watermark *w, mq *m, char *err, size_t cap)
     if (w->declared_gen == mq_generation(m))
         return ERR_OK;
     int rc = mq_declare_queue(m, MQ_CH_PUBLISH, w->queue, topo_watermark_args,
-                              TOPO_PRODUCER_EXCHANGE, w->key, err, cap);
+                              TOPO_PRODUCER_EXCHANGE, w->key, NULL, err, cap);
     if (rc == ERR_OK)
         w->declared_gen = mq_generation(m);
     return rc;

@@ -41,9 +41,8 @@ VHOST = "salvo"
 
 # The least-privilege table (issue 7): (configure, write, read) and tags per role.
 EXPECTED_PERMS = {
-    "salvo-producer": (r"^salvo\.producer\..+$",
-                       r"^salvo\.(jobs|producer)$|^salvo\.producer\.watermark\..+$",
-                       r"^salvo\.producer(\.watermark\..+)?$"),
+    "salvo-producer": (r"^salvo\.producer\..+$", r"^salvo\.(jobs|producer(\..+)?)$",
+                       r"^salvo\.producer(\..+)?$"),
     "salvo-worker": ("^$", r"^salvo\.(retry|dead|results)$", r"^salvo\.jobs$"),
     "salvo-admin": (".*", ".*", ".*"),
 }
