@@ -2,9 +2,9 @@
 active, against one private RabbitMQ node, the real workers and the recording target.
 
 1. kill -9 of the active producer 1 s before a due second with a 1,000-job fan-out: the
-   broker hands the lease token to the standby, which fires the second itself; all 1,000 jobs reach the target, none
-   under another job's key, the firing no later than the takeover took; the per-second tick
-   beside it has no gap across the takeover.
+   broker hands the lease token to the standby, which fires the second itself; all 1,000
+   jobs reach the target, none under another job's key, the firing no later than the
+   takeover took; the per-second tick beside it has no gap across the takeover.
 2. SIGSTOP of the active producer: the broker closes its connection after missed heartbeats,
    the standby takes over within 5 s and fires the seconds the frozen one did not (late, with
    their own ids); after SIGCONT the old one logs that it lost the lease and stands by, and
