@@ -86,13 +86,23 @@ static int lease_publish_token(lease *l, mq *m, const char *by)
     return mq_publish(m, MQ_CH_PUBLISH, &msg, NULL);
 }
 
+bool lease_renew_due(int64_t got_ns, int64_t now_ns)
+{
+    return now_ns - got_ns >= LEASE_RENEW_NS;
+}
+
+int lease_renew(lease *l, mq *m, const char *by)
+{
+    return lease_publish_token(l, m, by);
+}
+
 int lease_join(lease *l, mq *m, const char *by, char *err, size_t cap)
 {
     uint32_t counts[2] = {0, 0};
     int rc = mq_declare_queue(m, MQ_CH_PUBLISH, l->queue, topo_lease_args, TOPO_PRODUCER_EXCHANGE,
                               l->key, counts, err, cap);
     if (rc == ERR_OK)
-        rc = mq_consume(m, l->queue, 1, err, cap);
+        rc = mq_consume(m, l->queue, 2, err, cap); /* room for a renewed token (lease.h) */
     if (rc == ERR_OK && lease_needs_token(counts[0], counts[1])) {
         rc = lease_publish_token(l, m, by);
         if (rc != ERR_OK)

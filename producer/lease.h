@@ -3,7 +3,8 @@
  * Producers started with the same --ha-group on one vhost form a group; exactly one of them
  * publishes. The lease is a token: one small message in the quorum queue
  * salvo.producer.lease.<group>, declared with x-single-active-consumer. Every producer of the
- * group consumes that queue (prefetch 1, manual ack, never acking), on its one publishing
+ * group consumes that queue (manual ack; the token is only acked when a newer one replaces
+ * it, see lease_renew), on its one publishing
  * connection. The broker delivers only to the single active consumer, so the token reaches
  * one producer, which holds it unacked for as long as its connection lives: that producer is
  * active. When the connection ends, the broker returns the token and delivers it to the next
@@ -13,8 +14,9 @@
  *
  * The token is published by a producer that finds the queue with no message and no consumer
  * (nobody holds or waits for a token); producers starting at the same instant may both
- * publish one, which is harmless: the active consumer takes one (prefetch 1) and the other
- * waits in the queue. Tokens are never acked, so they are never lost while the queue lives.
+ * publish one, which is harmless: the active consumer receives both and acks the older. A
+ * token is only acked once a newer one is in hand, so the group never runs out of tokens
+ * while the queue lives.
  *
  * Because lease and publishes share one connection, a producer that lost the lease cannot
  * publish either: the broker has closed the connection its publishes would travel on. The
@@ -25,6 +27,7 @@
 #ifndef SALVO_LEASE_H
 #define SALVO_LEASE_H
 
+#include "clock.h"
 #include "mq.h"
 
 #include <stdbool.h>
@@ -64,8 +67,19 @@ bool lease_needs_token(uint32_t messages, uint32_t consumers);
  * schedules the next attempt after a doubling pause (retry_ns up to 30 s). */
 void lease_note(lease *l, int rc, uint64_t conn_gen, int64_t now_ns);
 
+/* RabbitMQ closes a channel whose delivery stays unacked longer than its consumer_timeout
+ * (30 min by default), so the active producer renews its token well before: it publishes a
+ * fresh one, which the broker delivers to the same single active consumer (prefetch 2 leaves
+ * room), and the publisher acks the older token when the fresh one arrives (publish.c), so a
+ * lost publish never leaves the group without a token. True when the token received at got_ns
+ * is due for renewal at now_ns. */
+#define LEASE_RENEW_NS (60 * CLOCK_NS_PER_SEC)
+bool lease_renew_due(int64_t got_ns, int64_t now_ns);
+/* Renew: publish a fresh token (by: this producer, borrowed). ERR_OK or ERR_MQ_CLOSED. */
+int lease_renew(lease *l, mq *m, const char *by);
+
 /* Join the group on m: declare the lease queue and its binding (channel MQ_CH_PUBLISH),
- * consume it with prefetch 1 on MQ_CH_MAIN, and publish the token when none exists (by names
+ * consume it with prefetch 2 on MQ_CH_MAIN, and publish the token when none exists (by names
  * this producer, borrowed). The token then arrives as a delivery on MQ_CH_MAIN, to whichever
  * producer the broker makes active. ERR_OK, or the broker's error (err says which step; the
  * connection may be unusable afterwards). A few RPC round trips. */

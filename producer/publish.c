@@ -234,7 +234,13 @@ static int publish_event(publish *p, firebatch *b, mq_event *ev)
         p->progress_mono_ns = clock_mono_ns();
         break;
     case MQ_EV_DELIVERY: /* the only queue a producer consumes is its lease (lease.h) */
+        /* A newer token (renewal, or a second one from a start-up race) replaces the one
+         * held: ack the older, so exactly one stays with the active producer. */
+        if (p->token_gen == mq_generation(p->m) && p->token_tag != 0)
+            mq_ack(p->m, p->token_gen, MQ_CH_MAIN, p->token_tag);
         p->token_gen = mq_generation(p->m);
+        p->token_tag = ev->delivery.tag;
+        p->token_mono_ns = clock_mono_ns();
         log_debug("lease token delivered (tag %llu)", (unsigned long long)ev->delivery.tag);
         break;
     case MQ_EV_CANCELLED: /* the lease queue was deleted: give the lease up with the link */

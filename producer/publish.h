@@ -53,8 +53,10 @@ typedef struct publish {
     int64_t progress_mono_ns;       /* last confirm progress, for confirm_timeout */
     int64_t nacked_since_mono_ns;   /* first nack since the last ack on this connection, or 0 */
     publish_report *r;              /* the batch in progress's report, NULL between batches */
-    uint64_t token_gen;  /* connection generation a delivery (the lease token) last came on */
-    struct pmetrics *pm; /* borrowed, NULL = none: connection state for /healthz */
+    uint64_t token_gen;    /* connection generation a delivery (the lease token) last came on */
+    uint64_t token_tag;    /* ... its delivery tag, to ack it when the token is renewed */
+    int64_t token_mono_ns; /* ... and when it came */
+    struct pmetrics *pm;   /* borrowed, NULL = none: connection state for /healthz */
 } publish;
 
 /* Prepare (no connection yet). o's strings and w are borrowed. */

@@ -207,6 +207,22 @@ static int run_take_over(run_ctx *c)
     return ERR_OK;
 }
 
+/* The active producer renews its token before the broker's consumer_timeout could close the
+ * channel that holds it (lease.h). The fresh token comes back as a delivery on this connection,
+ * so the producer stays active throughout. */
+static void run_keep_lease(run_ctx *c)
+{
+    publish *p = &c->pub;
+    if (!c->ls.enabled || !run_active(c) || !lease_renew_due(p->token_mono_ns, clock_mono_ns()))
+        return;
+    p->token_mono_ns = clock_mono_ns(); /* once per interval, whatever the outcome */
+    if (lease_renew(&c->ls, p->m, c->o.conn_name) != ERR_OK)
+        log_warn("renewing the lease token failed: connection lost");
+    else
+        log_debug("lease token renewal published (holding tag %llu)",
+                  (unsigned long long)p->token_tag);
+}
+
 /* Join the lease queue on this connection when due. */
 static void run_join(run_ctx *c)
 {
@@ -326,6 +342,7 @@ static int run_wait(run_ctx *c)
                 return ERR_INTR; /* active now: plan from the watermark first */
             continue;
         }
+        run_keep_lease(c);
         int64_t now = clock_real_ns();
         if (now >= key - RUN_MARGIN_NS) {
             while (clock_real_ns() < key)

@@ -113,6 +113,16 @@ static void test_needs_token(void **state)
     assert_false(lease_needs_token(2, 3));
 }
 
+/* The active producer renews its token every LEASE_RENEW_NS, far inside RabbitMQ's default
+ * 30-minute consumer_timeout. */
+static void test_renew_due(void **state)
+{
+    (void)state;
+    assert_false(lease_renew_due(0, LEASE_RENEW_NS - 1));
+    assert_true(lease_renew_due(0, LEASE_RENEW_NS));
+    assert_true(LEASE_RENEW_NS * 10 <= 30 * 60 * CLOCK_NS_PER_SEC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -122,6 +132,7 @@ int main(void)
         cmocka_unit_test(test_reconnect_loses_lease),
         cmocka_unit_test(test_failed_join_backs_off),
         cmocka_unit_test(test_needs_token),
+        cmocka_unit_test(test_renew_due),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
