@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from salvo_testlib import (Broker, Proc, _register, _unregister, binary, fail,  # noqa: E402
@@ -298,7 +299,6 @@ class NsTarget:
         return f"http://{self.addr}:{self.port}{path}"
 
     def stats(self):
-        import urllib.request
         with urllib.request.urlopen(self.url("/__stats"), timeout=10) as r:
             return json.loads(r.read())
 
