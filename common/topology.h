@@ -13,7 +13,7 @@
  *   worker  --(salvo.retry, key "rN")--> [salvo.retry.N] TTL --> salvo.jobs "job" (next attempt)
  *   worker  --(salvo.dead, key "dead"|"missed")--> [salvo.dead] / [salvo.missed]
  *   worker  --(salvo.results)--> [salvo.results] (bounded, newest kept)
- *   producer --(salvo.producer, key <group>)--> [salvo.producer.watermark.<group>]
+ *   producer --(salvo.producer, key watermark.<group>)--> [salvo.producer.watermark.<group>]
  *   producer --(salvo.producer, key lease.<group>)--> [salvo.producer.lease.<group>]
  *              High availability (producer/lease.h): per producer group, a quorum last-value
  *              queue holding the confirmed "fired up to" instants, and a single-active-consumer

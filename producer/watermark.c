@@ -16,7 +16,8 @@ void watermark_init(watermark *w, const char *group, const char *by)
 {
     memset(w, 0, sizeof *w);
     snprintf(w->queue, sizeof w->queue, "%s%s", TOPO_WATERMARK_PREFIX, group ? group : "");
-    snprintf(w->key, sizeof w->key, "%s", group ? group : "");
+    /* Not the bare group: group "lease.x"'s watermark must not route to group x's lease. */
+    snprintf(w->key, sizeof w->key, "watermark.%s", group ? group : "");
     w->by = by;
 }
 

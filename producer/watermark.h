@@ -3,7 +3,8 @@
  * with the same deterministic firing ids, even with no local state directory.
  *
  * Where: the quorum queue salvo.producer.watermark.<group> (x-max-length 1, drop-head: a
- * last-value queue), fed through the salvo.producer exchange with routing key <group>.
+ * last-value queue), fed through the salvo.producer exchange with routing key
+ * watermark.<group>.
  * What: one message, the whole map in the state file's text format (prodstate.c:
  * "<last_s> <digest> <name>" per entry that has fired, with a header and a counted trailer),
  * content type text/plain, header x-salvo-producer = the writer's connection name, timestamp
@@ -28,7 +29,7 @@
 
 typedef struct watermark {
     char queue[96];        /* salvo.producer.watermark.<group> */
-    char key[80];          /* routing key: the group */
+    char key[80];          /* routing key: watermark.<group> */
     const char *by;        /* this producer's connection name, borrowed */
     uint64_t declared_gen; /* connection on which the queue was last declared */
 } watermark;
