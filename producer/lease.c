@@ -86,9 +86,9 @@ static int lease_publish_token(lease *l, mq *m, const char *by)
     return mq_publish(m, MQ_CH_PUBLISH, &msg, NULL);
 }
 
-bool lease_renew_due(int64_t got_ns, int64_t now_ns)
+bool lease_renew_due(const lease *l, int64_t got_ns, int64_t now_ns)
 {
-    return now_ns - got_ns >= LEASE_RENEW_NS;
+    return now_ns - got_ns >= (l->renew_ns > 0 ? l->renew_ns : LEASE_RENEW_NS);
 }
 
 int lease_renew(lease *l, mq *m, const char *by)

@@ -46,6 +46,7 @@ typedef struct lease {
     int64_t next_try_ns; /* monotonic: no join attempt before this */
     unsigned failures;   /* consecutive failed joins */
     uint32_t others;     /* other consumers of the queue when we joined */
+    int64_t renew_ns;    /* the active producer swaps in a fresh token this often */
 } lease;
 
 /* Check a group name: 1..LEASE_GROUP_MAX of [A-Za-z0-9_.-]. ERR_OK or ERR_INVAL. Pure. */
@@ -72,9 +73,9 @@ void lease_note(lease *l, int rc, uint64_t conn_gen, int64_t now_ns);
  * fresh one, which the broker delivers to the same single active consumer (prefetch 2 leaves
  * room), and the publisher acks the older token when the fresh one arrives (publish.c), so a
  * lost publish never leaves the group without a token. True when the token received at got_ns
- * is due for renewal at now_ns. */
+ * is due for renewal at now_ns (every l->renew_ns, LEASE_RENEW_NS unless set). */
 #define LEASE_RENEW_NS (60 * CLOCK_NS_PER_SEC)
-bool lease_renew_due(int64_t got_ns, int64_t now_ns);
+bool lease_renew_due(const lease *l, int64_t got_ns, int64_t now_ns);
 /* Renew: publish a fresh token (by: this producer, borrowed). ERR_OK or ERR_MQ_CLOSED. */
 int lease_renew(lease *l, mq *m, const char *by);
 

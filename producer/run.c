@@ -213,7 +213,8 @@ static int run_take_over(run_ctx *c)
 static void run_keep_lease(run_ctx *c)
 {
     publish *p = &c->pub;
-    if (!c->ls.enabled || !run_active(c) || !lease_renew_due(p->token_mono_ns, clock_mono_ns()))
+    if (!c->ls.enabled || !run_active(c) ||
+        !lease_renew_due(&c->ls, p->token_mono_ns, clock_mono_ns()))
         return;
     p->token_mono_ns = clock_mono_ns(); /* once per interval, whatever the outcome */
     if (lease_renew(&c->ls, p->m, c->o.conn_name) != ERR_OK)
@@ -527,6 +528,7 @@ int producer_run(int argc, char **argv)
     if (code < 0) {
         pmetrics_schedules(c->pm, c->plan.n);
         lease_init(&c->ls, c->o.ha_group, RUN_LEASE_RETRY_NS);
+        c->ls.renew_ns = c->o.lease_renew_ms * CLOCK_NS_PER_MS;
         pmetrics_active(c->pm, !c->ls.enabled, false);
         watermark_init(&c->wm, c->o.ha_group, c->o.conn_name);
         c->o.pub.fenced = c->ls.enabled;

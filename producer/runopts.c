@@ -42,6 +42,10 @@ static int runopts_table(runopts *o, int argc, char **argv, int *first, char *er
          "with --ha-group, the AMQP heartbeat instead of --heartbeat: a frozen or cut-off active "
          "producer is replaced about 3 of these later",
          NULL, 1000, 30000, 0},
+        {"lease-renew", "SALVO_LEASE_RENEW", CONFIG_DURATION, &o->lease_renew_ms, "60s",
+         "with --ha-group, how often the active producer swaps in a fresh lease token; keep it "
+         "well under the broker's consumer_timeout (30 min by default)",
+         NULL, 1000, 600000, 0},
         {"heartbeat", "SALVO_HEARTBEAT", CONFIG_DURATION, &o->heartbeat_s, "10s",
          "AMQP heartbeat interval", NULL, 1000, 60000, 0},
         {"misfire-grace", "SALVO_MISFIRE_GRACE", CONFIG_DURATION, &o->misfire_grace_ms, "60s",

@@ -14,6 +14,7 @@ typedef struct runopts {
     const char *ha_group; /* NULL or "": high availability off */
     int64_t heartbeat_s;  /* the connection's heartbeat: --lease-heartbeat in a group */
     int64_t lease_heartbeat_ms;
+    int64_t lease_renew_ms;
     int64_t misfire_grace_ms;
     int64_t fanout_lead_us; /* autolead: per job of a lead-less fan-out; 0 publishes at T */
     int log_level;          /* log_level */

@@ -42,11 +42,11 @@ def ha_producer(schedule, group, extra=()):
     return S.fleet.producer(schedule, extra=["--ha-group", group, *extra])
 
 
-def pair(schedule, group):
+def pair(schedule, group, extra=()):
     """Start two producers of one group: the first active, the second standing by."""
-    first = ha_producer(schedule, group)
+    first = ha_producer(schedule, group, extra)
     first.wait_log(ACTIVE + group, timeout=30)
-    second = ha_producer(schedule, group)
+    second = ha_producer(schedule, group, extra)
     second.wait_log(STANDBY + group, timeout=30)
     return first, second
 
@@ -125,8 +125,24 @@ def test_sigstop_active_then_sigcont():
     fan = 20
     sched = f.schedule([http_job("ha2", target.url("/ha2/{{index}}"), {"every": "1s"},
                                  fan_out={"count": fan})])
-    old, new = pair(sched, "stop")
-    e2e.wait_fired(old, lambda b: len(b) >= 2, "two firings before the stop")
+    # Renewing the token every second: by the stop it has been swapped several times, and the
+    # group still holds exactly one, with the same producer active throughout.
+    old, new = pair(sched, "stop", ["--lease-renew", "1s"])
+    e2e.wait_fired(old, lambda b: len(b) >= 4, "four firings before the stop")
+    # (A renewal is a few ms with two tokens about, so wait for a settled sample.)
+    seen = []
+
+    def one_token(q):
+        seen[:] = [q and (q.get("consumers"), q.get("messages_ready"),
+                          q.get("messages_unacknowledged"))]
+        return seen[0] == (2, 0, 1)
+    try:
+        f.broker.wait_queue("salvo.producer.lease.stop", one_token, timeout=15)
+    except e2e.HarnessError:
+        fail(f"after token renewals the lease queue shows (consumers, ready, unacked) = "
+             f"{seen[0]}, not (2, 0, 1)")
+    if "lost the lease" in log_text(old) or "became active" in log_text(new):
+        fail("the lease changed hands while the active producer renewed its token")
     sleep_to_fraction(0.5)
     stopped = time.time()
     old.send_signal(signal.SIGSTOP)

@@ -118,9 +118,14 @@ static void test_needs_token(void **state)
 static void test_renew_due(void **state)
 {
     (void)state;
-    assert_false(lease_renew_due(0, LEASE_RENEW_NS - 1));
-    assert_true(lease_renew_due(0, LEASE_RENEW_NS));
+    lease l;
+    lease_init(&l, "g1", RETRY);
+    assert_false(lease_renew_due(&l, 0, LEASE_RENEW_NS - 1));
+    assert_true(lease_renew_due(&l, 0, LEASE_RENEW_NS));
     assert_true(LEASE_RENEW_NS * 10 <= 30 * 60 * CLOCK_NS_PER_SEC);
+    l.renew_ns = 2 * CLOCK_NS_PER_SEC; /* --lease-renew */
+    assert_false(lease_renew_due(&l, 5, 5 + 2 * CLOCK_NS_PER_SEC - 1));
+    assert_true(lease_renew_due(&l, 5, 5 + 2 * CLOCK_NS_PER_SEC));
 }
 
 int main(void)
