@@ -40,7 +40,7 @@ static int runopts_table(runopts *o, int argc, char **argv, int *first, char *er
          NULL, 0, 0, 0},
         {"lease-heartbeat", "SALVO_LEASE_HEARTBEAT", CONFIG_DURATION, &o->lease_heartbeat_ms, "1s",
          "with --ha-group, the AMQP heartbeat instead of --heartbeat: a frozen or cut-off active "
-         "producer is replaced about 3 of these later",
+         "producer is replaced 2 to 3 of these later",
          NULL, 1000, 30000, 0},
         {"lease-renew", "SALVO_LEASE_RENEW", CONFIG_DURATION, &o->lease_renew_ms, "60s",
          "with --ha-group, how often the active producer swaps in a fresh lease token; keep it "
