@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "httpd.h"
+#include "httpreq.h"
 #include "metrics.h"
 
 #include <arpa/inet.h>
@@ -69,46 +70,6 @@ static void test_parse_addr(void **state)
     }
 }
 
-typedef struct reply {
-    int status;
-    char head[2048];
-    char body[16384];
-} reply;
-
-/* One request over a fresh socket to ip:port; returns -1 when the connection is refused. */
-static int request(const char *ip, int port, const char *method, const char *path, reply *r)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct timeval tv = {.tv_sec = 5};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256], buf[sizeof r->head + sizeof r->body];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
-                     method, path);
-    assert_int_equal(write(fd, req, (size_t)n), n);
-    size_t len = 0;
-    ssize_t got;
-    while (len < sizeof buf - 1 && (got = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)got;
-    close(fd);
-    buf[len] = '\0';
-    char *split = strstr(buf, "\r\n\r\n");
-    assert_non_null(split);
-    size_t hl = (size_t)(split - buf), bl = len - hl - 4;
-    assert_true(hl < sizeof r->head && bl < sizeof r->body);
-    memcpy(r->head, buf, hl);
-    r->head[hl] = '\0';
-    memcpy(r->body, split + 4, bl + 1);
-    assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &r->status), 1);
-    return 0;
-}
-
 static atomic_bool healthy = true;
 
 static bool health_cb(void *arg, char *reason, size_t cap)
@@ -135,8 +96,8 @@ static void test_serve(void **state)
     int port = httpd_port(h);
     assert_true(port > 0);
 
-    reply r;
-    assert_int_equal(request("127.0.0.1", port, "GET", "/metrics", &r), 0);
+    httpreq_reply r;
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/metrics", &r), 0);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4"));
     char *want = NULL;
@@ -145,31 +106,31 @@ static void test_serve(void **state)
     assert_non_null(strstr(r.body, "salvo_jobs_started_total{schedule=\"nightly\"} 7\n"));
     free(want);
 
-    assert_int_equal(request("127.0.0.1", port, "GET", "/healthz", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/healthz", &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "ok\n");
     atomic_store(&healthy, false);
-    assert_int_equal(request("127.0.0.1", port, "GET", "/healthz", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/healthz", &r), 0);
     assert_int_equal(r.status, 503);
     assert_string_equal(r.body, "unhealthy: broker connection down\n");
     atomic_store(&healthy, true);
-    assert_int_equal(request("127.0.0.1", port, "GET", "/healthz?verbose=1", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/healthz?verbose=1", &r), 0);
     assert_int_equal(r.status, 200);
 
-    assert_int_equal(request("127.0.0.1", port, "GET", "/metricsx", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/metricsx", &r), 0);
     assert_int_equal(r.status, 404);
-    assert_int_equal(request("127.0.0.1", port, "GET", "/", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/", &r), 0);
     assert_int_equal(r.status, 404);
-    assert_int_equal(request("127.0.0.1", port, "POST", "/metrics", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "POST", "/metrics", &r), 0);
     assert_int_equal(r.status, 405);
     assert_non_null(strstr(r.head, "Allow: GET, HEAD"));
-    assert_int_equal(request("127.0.0.1", port, "HEAD", "/metrics", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "HEAD", "/metrics", &r), 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "");
 
     /* Bound to 127.0.0.1 only: another loopback address on the same port is refused. */
-    reply other;
-    assert_int_equal(request("127.0.0.2", port, "GET", "/healthz", &other), -1);
+    httpreq_reply other;
+    assert_int_equal(httpreq_send("127.0.0.2", port, "GET", "/healthz", &other), -1);
 
     /* The port is taken: a second server fails with the reason. */
     httpd *h2 = NULL;
@@ -181,7 +142,7 @@ static void test_serve(void **state)
     assert_non_null(strstr(err, addr));
 
     httpd_stop(h);
-    assert_int_equal(request("127.0.0.1", port, "GET", "/healthz", &r), -1);
+    assert_int_equal(httpreq_send("127.0.0.1", port, "GET", "/healthz", &r), -1);
     metrics_free(m);
 }
 
@@ -192,10 +153,10 @@ static void test_defaults(void **state)
     char err[256] = "";
     httpd_opts o = {.addr = ":0"}; /* no registry, no health callback */
     assert_int_equal(httpd_start(&o, &h, err, sizeof err), ERR_OK);
-    reply r;
-    assert_int_equal(request("127.0.0.1", httpd_port(h), "GET", "/healthz", &r), 0);
+    httpreq_reply r;
+    assert_int_equal(httpreq_send("127.0.0.1", httpd_port(h), "GET", "/healthz", &r), 0);
     assert_int_equal(r.status, 200);
-    assert_int_equal(request("127.0.0.1", httpd_port(h), "GET", "/metrics", &r), 0);
+    assert_int_equal(httpreq_send("127.0.0.1", httpd_port(h), "GET", "/metrics", &r), 0);
     assert_int_equal(r.status, 404);
     httpd_stop(h);
     httpd_stop(NULL);
