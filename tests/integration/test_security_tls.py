@@ -123,6 +123,15 @@ def test_fleet_runs_over_tls():
     print(f"  {len(recs)} jobs ran over TLS ({conns[0].get('ssl_protocol')})")
 
 
+def result_of(id_prefix):
+    """The first result record in salvo.results whose firing id starts with id_prefix, or None."""
+    for m in S.broker.get_messages("salvo.results", count=200):
+        r = json.loads(m["body"])
+        if r.get("id", "").startswith(id_prefix):
+            return r
+    return None
+
+
 def test_metadata_target_dead_lettered():
     def dead():
         for m in S.broker.get_messages("salvo.dead", count=50):
@@ -141,13 +150,7 @@ def test_metadata_target_dead_lettered():
     if "bad-signature" in log or os.environ.get("SALVO_ALLOW_UNSIGNED"):
         fail("jobs were not verified with this run's key")
     # Refused while the request was built: no transfer ever started, so no packet went out.
-    def result():
-        for m in S.broker.get_messages("salvo.results", count=200):
-            r = json.loads(m["body"])
-            if r.get("id", "").startswith("metadata@"):
-                return r
-        return None
-    r = wait_until("the metadata job's result record", result, timeout=20)
+    r = wait_until("the metadata job's result record", lambda: result_of("metadata@"), timeout=20)
     if r.get("outcome") != "dead" or r.get("started") is not None:
         fail(f"the metadata job started or did not die: {r}")
     print(f"  dead-lettered: {reason}")
@@ -157,14 +160,8 @@ def test_https_targets_verified():
     """--http-ca: the target with a certificate from that CA is called; one from another CA is
     refused in the handshake (no request gets through) and the attempt says why."""
     wait_until("2 requests to the HTTPS target", lambda: len(S.https_ok.hits) >= 2, timeout=20)
-
-    def bad_result():
-        for m in S.broker.get_messages("salvo.results", count=200):
-            r = json.loads(m["body"])
-            if r.get("id", "").startswith("https-bad@"):
-                return r
-        return None
-    r = wait_until("a result for the job to the wrong-CA target", bad_result, timeout=20)
+    r = wait_until("a result for the job to the wrong-CA target", lambda: result_of("https-bad@"),
+                   timeout=20)
     if r.get("outcome") not in ("retry", "dead") or "certificate" not in r.get("error", ""):
         fail(f"the wrong-CA HTTPS target was not refused for its certificate: {r}")
     if S.https_bad.hits:
