@@ -7,6 +7,7 @@ pieces."""
 import asyncio
 import http.client
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -141,6 +142,7 @@ def test_target_follows_status_plan_per_key():
             assert r["headers"]["x-custom"] == "v" and r["body"] == '{"n":%d}' % i, r
             lo, hi = windows[i]
             assert lo <= r["t_ns"] <= hi, (lo, r["t_ns"], hi)
+            assert r["rx_ns"] is not None and lo <= r["rx_ns"] <= hi, (lo, r["rx_ns"], hi)
         assert [r["seen"] for r in recs[:4]] == [1, 2, 1, 3]
         big = b"x" * 5000
         assert fetch(t.url("/big"), "POST", {}, big)[0] == 200
@@ -264,6 +266,38 @@ def test_target_threads_share_port_plan_and_records():
     assert len(t.records()) == n + 4
 
 
+def test_target_stamps_kernel_arrival():
+    """rx_ns is the kernel's stamp of a request's arrival, t_ns the moment the target's thread
+    read it: with the target stopped while a burst arrives, every rx_ns falls inside the
+    client's send window and every t_ns after the target was let go again."""
+    n, pause = 300, 0.2
+    with Target(S.work.path, threads=2) as t:
+        conns = [socket.create_connection(("127.0.0.1", t.port)) for _ in range(n)]
+        wait_until("all connections accepted", lambda: t.stats()["connections_open"] >= n)
+        os.kill(t.proc.pid, signal.SIGSTOP)
+        try:
+            lo = time.time_ns()
+            for i, c in enumerate(conns):
+                c.sendall(b"GET /arr HTTP/1.1\r\nIdempotency-Key: a%d\r\n\r\n" % i)
+            hi = time.time_ns()
+            time.sleep(pause)
+            resumed = time.time_ns()
+        finally:
+            os.kill(t.proc.pid, signal.SIGCONT)
+        recs = [r for r in t.wait_count(n) if r["path"] == "/arr"]
+        for c in conns:
+            c.close()
+        assert len(recs) == n, len(recs)
+        gaps = []
+        for r in recs:
+            assert r["rx_ns"] is not None and lo <= r["rx_ns"] <= hi, (lo, r["rx_ns"], hi)
+            assert r["t_ns"] >= resumed, (r["t_ns"], resumed)
+            gaps.append((r["t_ns"] - r["rx_ns"]) / 1e6)
+        print(f"  {n} requests sent in {(hi - lo) / 1e6:.1f} ms to a stopped target; read "
+              f"{min(gaps):.1f}-{max(gaps):.1f} ms after their kernel stamp")
+        assert min(gaps) >= pause * 1000 - (hi - lo) / 1e6, gaps
+
+
 def test_target_sigterm_flushes_records():
     t = Target(S.work.path)
     for i in range(20):
@@ -337,6 +371,7 @@ def main():
                  test_target_rejects_malformed_requests,
                  test_target_concurrent_connections,
                  test_target_threads_share_port_plan_and_records,
+                 test_target_stamps_kernel_arrival,
                  test_target_sigterm_flushes_records,
                  test_missing_pieces_fail_loudly,
                  test_broker_restart_keeps_ports_and_data,

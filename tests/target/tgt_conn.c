@@ -120,6 +120,33 @@ int tgt_conn_reserve(tgt_conn *c, size_t want, size_t max)
     return ERR_OK;
 }
 
+void tgt_conn_note_read(tgt_conn *c, size_t from, int64_t read_ns, int64_t rx_ns)
+{
+    if (!c->busy && c->start_ns == 0)
+        c->start_ns = read_ns;
+    else if (c->busy && c->next_ns == 0)
+        c->next_ns = read_ns;
+    c->last_ns = read_ns;
+    c->last_rx_ns = rx_ns;
+    /* The request whose line is awaited starts at 0, or after the one being answered. Bytes
+     * before `from` were scanned by earlier calls (or by tgt_conn_note_taken). */
+    int64_t *line = c->busy ? &c->next_line_rx_ns : &c->line_rx_ns;
+    size_t at = c->busy && c->consumed > from ? c->consumed : from;
+    if (*line == 0 && at < c->in_len && memchr(c->in + at, '\n', c->in_len - at))
+        *line = rx_ns;
+}
+
+void tgt_conn_note_taken(tgt_conn *c)
+{
+    size_t at = c->consumed;
+    if (c->in_len <= at)
+        return;
+    if (c->next_ns == 0)
+        c->next_ns = c->last_ns;
+    if (c->next_line_rx_ns == 0 && memchr(c->in + at, '\n', c->in_len - at))
+        c->next_line_rx_ns = c->last_rx_ns;
+}
+
 void tgt_conn_advance(tgt_conn *c)
 {
     size_t rest = c->in_len - c->consumed;
@@ -130,6 +157,8 @@ void tgt_conn_advance(tgt_conn *c)
      * stamp; if they came in the same read as this request's tail, that read's stamp. */
     c->start_ns = rest == 0 ? 0 : c->next_ns ? c->next_ns : c->last_ns;
     c->next_ns = 0;
+    c->line_rx_ns = c->next_line_rx_ns;
+    c->next_line_rx_ns = 0;
     c->busy = 0;
     c->held = 0;
     c->out_len = 0;

@@ -22,11 +22,17 @@ typedef struct tgt_conn {
     int64_t start_ns; /* realtime stamp of the first byte of the request being read; 0: none */
     int64_t next_ns;  /* the same for bytes read while a reply was still pending */
     int64_t last_ns;  /* stamp of the latest read */
-    int busy;         /* a request has been taken and its reply is held or being written */
-    int held;         /* the reply waits for its timer */
-    int close_after;  /* close once the reply is written (Connection: close, or an error) */
-    int want_out;     /* EPOLLOUT is registered */
-    size_t consumed;  /* length of the request being answered at the start of `in` */
+    /* Kernel receive stamps (tgt_rxstamp; 0: none): of the read that completed the request line
+     * of the request being read, the same for the next one while a reply is pending, and of
+     * the latest read. A request line is what the benchmark's "arrival" means. */
+    int64_t line_rx_ns;
+    int64_t next_line_rx_ns;
+    int64_t last_rx_ns;
+    int busy;        /* a request has been taken and its reply is held or being written */
+    int held;        /* the reply waits for its timer */
+    int close_after; /* close once the reply is written (Connection: close, or an error) */
+    int want_out;    /* EPOLLOUT is registered */
+    size_t consumed; /* length of the request being answered at the start of `in` */
     char out[TGT_CONN_OUT_CAP];
     size_t out_len;
     size_t out_off;
@@ -56,6 +62,12 @@ void tgt_conn_close(tgt_conn_table *t, tgt_conn *c);
 /* Make room for at least `want` more input bytes, growing up to `max` total. Returns ERR_OK,
  * ERR_RANGE when the buffer is already at max, or ERR_NOMEM. */
 int tgt_conn_reserve(tgt_conn *c, size_t want, size_t max);
+/* Account for bytes just appended to `in` (from offset `from`) by one read at read_ns, whose
+ * kernel stamp is rx_ns: sets the stamps of the request they belong to. */
+void tgt_conn_note_read(tgt_conn *c, size_t from, int64_t read_ns, int64_t rx_ns);
+/* A request of c->consumed bytes was just taken: bytes already read beyond it belong to the
+ * next request and carry the latest read's stamps. */
+void tgt_conn_note_taken(tgt_conn *c);
 /* Drop the request just answered from the input and get ready for the next one. */
 void tgt_conn_advance(tgt_conn *c);
 

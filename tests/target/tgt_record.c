@@ -232,8 +232,12 @@ int tgt_record_add(tgt_record *rec, const tgt_record_entry *e)
     const tgt_http_req *req = e->req;
     size_t start = rec->len;
     int ok = 1;
-    char head[96];
-    snprintf(head, sizeof head, "{\"t_ns\":%lld,\"conn\":%llu,\"method\":", (long long)e->t_ns,
+    char head[128];
+    char rx[24] = "null";
+    if (e->rx_ns != 0)
+        snprintf(rx, sizeof rx, "%lld", (long long)e->rx_ns);
+    snprintf(head, sizeof head,
+             "{\"t_ns\":%lld,\"rx_ns\":%s,\"conn\":%llu,\"method\":", (long long)e->t_ns, rx,
              (unsigned long long)e->conn_id);
     tgt_record_lit(rec, head, &ok);
     tgt_record_str(rec, req->method.p, req->method.n, &ok);

@@ -2,7 +2,11 @@
  * through a memory buffer so that recording never delays reading and stamping requests.
  *
  * Line format (keys in this order; strings are valid UTF-8, invalid bytes become U+FFFD):
- *   t_ns      int     CLOCK_REALTIME ns when the request's first bytes were read
+ *   t_ns      int     CLOCK_REALTIME ns when the request's first bytes were read (the moment
+ *                     epoll reported them to the target's thread: includes its scheduling delay)
+ *   rx_ns     int|null  CLOCK_REALTIME ns the kernel stamped the segment that completed the
+ *                     request line when it was received (SO_TIMESTAMPING; for loopback, in the
+ *                     sender's transmit): the request's arrival; null when the kernel gave none
  *   conn      int     connection number (1, 2, ... in accept order): shows keep-alive reuse
  *   method    string
  *   path      string  without the query string
@@ -31,6 +35,7 @@ typedef struct tgt_record tgt_record;
 
 typedef struct tgt_record_entry {
     int64_t t_ns;
+    int64_t rx_ns; /* 0: none (recorded as null) */
     uint64_t conn_id;
     const tgt_http_req *req; /* borrowed; its spans point into the connection buffer */
     const char *body;        /* req->body_len bytes, borrowed */

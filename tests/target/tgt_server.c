@@ -12,6 +12,7 @@
 #include "tgt_listen.h"
 #include "tgt_plan.h"
 #include "tgt_record.h"
+#include "tgt_rxstamp.h"
 #include "tgt_shared.h"
 #include "tgt_timer.h"
 
@@ -109,8 +110,11 @@ static void tgt_server_answer(tgt_server *s, tgt_conn *c, const tgt_http_req *re
 {
     tgt_span idem = tgt_http_header(req, "idempotency-key");
     tgt_plan_answer a;
-    tgt_record_entry e = {
-        .t_ns = c->start_ns, .conn_id = c->id, .req = req, .body = c->in + req->head_len};
+    tgt_record_entry e = {.t_ns = c->start_ns,
+                          .rx_ns = c->line_rx_ns,
+                          .conn_id = c->id,
+                          .req = req,
+                          .body = c->in + req->head_len};
     if (tgt_shared_answer(s->sh, req->path.p, req->path.n, idem.p ? idem.p : "", idem.n, &e, &a) !=
         ERR_OK)
         log_warn("record file: write failed: a record was lost");
@@ -146,8 +150,7 @@ static int tgt_server_take(tgt_server *s, tgt_conn *c)
     }
     c->close_after = !req.keep_alive;
     c->consumed = req.total_len;
-    if (c->in_len > req.total_len && c->next_ns == 0)
-        c->next_ns = c->last_ns;
+    tgt_conn_note_taken(c);
     static const char stats_path[] = "/__stats";
     if (req.path.n == sizeof stats_path - 1 && memcmp(req.path.p, stats_path, req.path.n) == 0)
         tgt_server_stats(s, c);
@@ -188,8 +191,9 @@ static void tgt_server_send(tgt_server *s, tgt_conn *c)
     tgt_conn_advance(c);
 }
 
-/* Read everything available. The stamp is the moment epoll reported the bytes, the same for the
- * whole batch, so connections served later in a big batch are not stamped late. */
+/* Read everything available. The read stamp is the moment epoll reported the bytes, the same
+ * for the whole batch, so connections served later in a big batch are not stamped late; the
+ * kernel's receive stamp of each read (tgt_rxstamp) is kept beside it. */
 static void tgt_server_read(tgt_server *s, tgt_conn *c)
 {
     for (;;) {
@@ -200,14 +204,11 @@ static void tgt_server_read(tgt_server *s, tgt_conn *c)
             tgt_server_close(s, c); /* out of memory, or a client flooding pipelined requests */
             return;
         }
-        ssize_t r = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        int64_t rx_ns;
+        ssize_t r = tgt_rxstamp_recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, &rx_ns);
         if (r > 0) {
-            if (!c->busy && c->start_ns == 0)
-                c->start_ns = s->batch_ns;
-            else if (c->busy && c->next_ns == 0)
-                c->next_ns = s->batch_ns;
-            c->last_ns = s->batch_ns;
             c->in_len += (size_t)r;
+            tgt_conn_note_read(c, c->in_len - (size_t)r, s->batch_ns, rx_ns);
         } else if (r < 0 && errno == EINTR) {
             continue;
         } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -388,6 +389,9 @@ static int tgt_server_thread_setup(tgt_server *s, const tgt_config *cfg, int *po
     rc = tgt_listen_open(cfg->bind, *port, TGT_SERVER_BACKLOG, reuse, &s->lfd, port);
     if (rc != ERR_OK)
         return rc;
+    /* Accepted sockets inherit it: no extra system call per connection during a burst. */
+    if (tgt_rxstamp_enable(s->lfd) != ERR_OK)
+        log_warn("SO_TIMESTAMPING refused (errno %d): records get no rx_ns", errno);
     return tgt_server_watch(s, s->lfd);
 }
 

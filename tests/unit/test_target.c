@@ -1,15 +1,23 @@
-/* test_target: the recording target's parser, status plan, record escaping and timer heap. */
+/* test_target: the recording target's parser, status plan, records, receive stamps and timer
+ * heap. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "clock.h"
 #include "err.h"
+#include "tgt_conn.h"
 #include "tgt_http.h"
 #include "tgt_plan.h"
 #include "tgt_record.h"
+#include "tgt_rxstamp.h"
 #include "tgt_timer.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,26 +266,152 @@ static void test_record_file_lines(void **state)
     tgt_http_req req;
     assert_int_equal(tgt_http_parse(raw, strlen(raw), &req), ERR_OK);
     tgt_record_entry e = {.t_ns = 123,
+                          .rx_ns = 100,
                           .conn_id = 7,
                           .req = &req,
                           .body = raw + req.head_len,
                           .status = 503,
                           .seen = 2};
     assert_int_equal(tgt_record_add(rec, &e), ERR_OK);
+    e.rx_ns = 0; /* no kernel stamp: null */
+    assert_int_equal(tgt_record_add(rec, &e), ERR_OK);
     assert_true(tgt_record_pending(rec) > 0);
     assert_int_equal(tgt_record_close(rec), ERR_OK);
     char line[1024] = "";
+    char line2[1024] = "";
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(fgets(line2, sizeof line2, f));
     fclose(f);
     unlink(path);
+    assert_non_null(strstr(line2, "{\"t_ns\":123,\"rx_ns\":null,\"conn\":7,"));
     assert_string_equal(
         line,
-        "{\"t_ns\":123,\"conn\":7,\"method\":\"POST\",\"path\":\"/a\",\"target\":\"/a?x\","
+        "{\"t_ns\":123,\"rx_ns\":100,\"conn\":7,\"method\":\"POST\",\"path\":\"/a\",\"target\":\"/"
+        "a?x\","
         "\"idem\":\"k\\\"1\",\"sched_at\":null,\"attempt\":3,\"headers\":{\"idempotency-key\":"
         "\"k\\\"1\",\"x-salvo-attempt\":\"3\",\"x-dup\":\"a, b\",\"content-length\":\"4\"},"
         "\"body\":\"body\",\"body_len\":4,\"status\":503,\"seen\":2}\n");
+}
+
+/* ---- tgt_rxstamp and tgt_conn's stamps ------------------------------------------------------- */
+
+/* A connected loopback pair: *srv is the accepted end of a listener with stamping on or off. */
+static void loopback_pair(int stamp, int *cli, int *srv)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+    if (stamp)
+        assert_int_equal(tgt_rxstamp_enable(lfd), ERR_OK);
+    *cli = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(*cli, (struct sockaddr *)&sa, sizeof sa), 0);
+    *srv = accept(lfd, NULL, NULL);
+    assert_true(*srv >= 0);
+    close(lfd);
+}
+
+/* The kernel switches stamping on machine-wide some time after the first socket asks for it (a
+ * deferred static key), so the first segments can come unstamped: wait for a stamp on a pair
+ * kept open, which keeps stamping on, and return it. */
+static void rxstamp_warm_up(int *cli, int *srv)
+{
+    loopback_pair(1, cli, srv);
+    int64_t rx = 0;
+    char c = 'x';
+    for (int i = 0; i < 200 && rx == 0; i++) {
+        assert_int_equal(send(*cli, &c, 1, 0), 1);
+        assert_int_equal(tgt_rxstamp_recv(*srv, &c, 1, &rx), 1);
+        if (rx == 0)
+            usleep(5000);
+    }
+    assert_true(rx != 0);
+}
+
+/* The stamp is taken when the bytes arrive, not when they are read 30 ms later, and only on a
+ * socket (accepted from a listener) that asked for it. */
+static void test_rxstamp_is_arrival(void **state)
+{
+    (void)state;
+    int wcli, wsrv;
+    rxstamp_warm_up(&wcli, &wsrv);
+    for (int stamp = 0; stamp <= 1; stamp++) {
+        int cli, srv;
+        loopback_pair(stamp, &cli, &srv);
+        const char req[] = "GET / HTTP/1.1\r\n\r\n";
+        int64_t before = clock_real_ns();
+        assert_int_equal(send(cli, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+        int64_t sent = clock_real_ns();
+        usleep(30 * 1000);
+        char buf[64];
+        int64_t rx = -1;
+        assert_int_equal(tgt_rxstamp_recv(srv, buf, sizeof buf, &rx), (ssize_t)(sizeof req - 1));
+        int64_t read = clock_real_ns();
+        if (!stamp) {
+            assert_int_equal(rx, 0);
+        } else {
+            assert_true(rx >= before && rx <= sent);
+            assert_true(read - rx >= 25 * CLOCK_NS_PER_MS);
+        }
+        close(cli);
+        close(srv);
+    }
+    close(wcli);
+    close(wsrv);
+}
+
+/* Append s to c's input as one read stamped (read_ns, rx_ns). */
+static void conn_feed(tgt_conn *c, const char *s, int64_t read_ns, int64_t rx_ns)
+{
+    size_t n = strlen(s);
+    assert_int_equal(tgt_conn_reserve(c, n, 1 << 20), ERR_OK);
+    memcpy(c->in + c->in_len, s, n);
+    c->in_len += n;
+    tgt_conn_note_read(c, c->in_len - n, read_ns, rx_ns);
+}
+
+/* Take the request at the start of c->in as the server does. */
+static void conn_take(tgt_conn *c)
+{
+    tgt_http_req req;
+    assert_int_equal(tgt_http_parse(c->in, c->in_len, &req), ERR_OK);
+    c->busy = 1;
+    c->consumed = req.total_len;
+    tgt_conn_note_taken(c);
+}
+
+/* t_ns follows the first bytes, rx_ns the read that completed the request line, also for
+ * pipelined requests read before or while the previous reply was pending. */
+static void test_conn_line_stamps(void **state)
+{
+    (void)state;
+    tgt_conn c;
+    memset(&c, 0, sizeof c);
+    conn_feed(&c, "GET /a HT", 10, 1);
+    assert_int_equal(c.start_ns, 10);
+    assert_int_equal(c.line_rx_ns, 0);
+    conn_feed(&c, "TP/1.1\r\nHost: x\r\n", 20, 2);
+    assert_int_equal(c.line_rx_ns, 2);
+    conn_feed(&c, "\r\nGET /b HTTP/1.1\r\n\r\nGET /c", 30, 3);
+    assert_int_equal(c.line_rx_ns, 2); /* later header lines do not move it */
+    conn_take(&c);
+    assert_int_equal(c.next_line_rx_ns, 3);
+    tgt_conn_advance(&c);
+    assert_int_equal(c.start_ns, 30);
+    assert_int_equal(c.line_rx_ns, 3);
+    conn_take(&c); /* /b; "GET /c" has no complete line yet */
+    assert_int_equal(c.next_line_rx_ns, 0);
+    conn_feed(&c, " HTTP/1.1\r\n\r\n", 40, 4);
+    assert_int_equal(c.next_line_rx_ns, 4);
+    tgt_conn_advance(&c);
+    assert_int_equal(c.line_rx_ns, 4);
+    assert_int_equal(c.start_ns, 30); /* its first bytes came in the read at 30 */
+    free(c.in);
 }
 
 /* ---- tgt_timer ----------------------------------------------------------------------------- */
@@ -322,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_plan_rejects_bad_specs),
         cmocka_unit_test(test_record_escape_table),
         cmocka_unit_test(test_record_file_lines),
+        cmocka_unit_test(test_rxstamp_is_arrival),
+        cmocka_unit_test(test_conn_line_stamps),
         cmocka_unit_test(test_timer_orders_by_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
