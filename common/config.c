@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "err.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -327,27 +328,20 @@ int config_env_from_file(const char *env, char *err, size_t cap)
         return ERR_OK;
     if (getenv(env))
         return config_fail(err, cap, "set %s or %s, not both", env, name);
-    char *buf = calloc(1, CONFIG_FILE_MAX + 1);
-    FILE *f = buf ? fopen(path, "re") : NULL;
-    size_t n = f ? fread(buf, 1, CONFIG_FILE_MAX + 1, f) : 0;
-    int rc = ERR_INVAL;
-    if (!f)
-        config_fail(err, cap, "%s: cannot read %s", name, path);
-    else if (n > CONFIG_FILE_MAX)
-        config_fail(err, cap, "%s: %s is larger than %d bytes", name, path, CONFIG_FILE_MAX);
-    else
-        rc = ERR_OK;
-    while (rc == ERR_OK && n > 0 && strchr(" \t\r\n", buf[n - 1]))
-        buf[--n] = '\0';
+    fileio_buf file;
+    int rc = fileio_read(path, CONFIG_FILE_MAX, &file, NULL, 0);
+    if (rc == ERR_RANGE)
+        rc = config_fail(err, cap, "%s: %s is larger than %d bytes", name, path, CONFIG_FILE_MAX);
+    else if (rc != ERR_OK)
+        rc = config_fail(err, cap, "%s: cannot read %s", name, path);
+    size_t n = file.len;
+    while (rc == ERR_OK && n > 0 && strchr(" \t\r\n", file.data[n - 1]))
+        file.data[--n] = '\0';
     if (rc == ERR_OK && n == 0)
         rc = config_fail(err, cap, "%s: %s is empty", name, path);
-    if (rc == ERR_OK && (setenv(env, buf, 1) != 0 || unsetenv(name) != 0))
+    if (rc == ERR_OK && (setenv(env, file.data, 1) != 0 || unsetenv(name) != 0))
         rc = config_fail(err, cap, "%s: cannot set %s", name, env);
-    if (f)
-        fclose(f);
-    if (buf)
-        explicit_bzero(buf, CONFIG_FILE_MAX + 1); /* setenv copied it; leave no second copy */
-    free(buf);
+    fileio_fini(&file); /* setenv copied it; leave no second copy */
     return rc;
 }
 

@@ -2,6 +2,7 @@
 #include "sign.h"
 
 #include "err.h"
+#include "fileio.h"
 #include "log.h"
 
 #include <openssl/core_names.h>
@@ -207,61 +208,38 @@ int sign_ring_parse(const char *text, const char *origin, sign_ring **out, char 
     return sign_parse_text(text, origin, true, out, err, cap);
 }
 
-/* Read the whole file into a NUL-terminated buffer of at most SIGN_FILE_MAX bytes. */
-static int sign_read_file(int fd, const char *path, char *buf, char *err, size_t cap)
+/* fileio's outcome as sign_ring_load reports it: only a regular file is a key file (whatever
+ * else the read said), one too large is a bad key file (ERR_PARSE), other failures are ERR_IO. */
+static int sign_file_check(int rc, const fileio_buf *file, const char *path, char *why,
+                           size_t why_cap)
 {
-    size_t len = 0;
-    while (len < SIGN_FILE_MAX) {
-        ssize_t n = read(fd, buf + len, SIGN_FILE_MAX - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            char e[128];
-            return sign_fail(err, cap, ERR_IO, "key file %s: %s", path,
-                             strerror_r(errno, e, sizeof e) == 0 ? e : "read error");
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
+    if (file->mode != 0 && !S_ISREG(file->mode)) {
+        snprintf(why, why_cap, "%s: not a regular file", path);
+        return ERR_IO;
     }
-    if (len == SIGN_FILE_MAX)
-        return sign_fail(err, cap, ERR_PARSE, "key file %s: larger than %d bytes", path,
-                         SIGN_FILE_MAX);
-    buf[len] = '\0';
-    return ERR_OK;
+    if (rc == ERR_RANGE)
+        return ERR_PARSE;
+    return rc == ERR_NOTFOUND ? ERR_IO : rc;
 }
 
 int sign_ring_load(const char *path, sign_ring **out, char *err, size_t cap)
 {
-    char e[128], origin[300];
+    char why[512], origin[300];
+    fileio_buf file;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sign_fail(err, cap, ERR_IO, "key file %s: %s", path,
-                         strerror_r(errno, e, sizeof e) == 0 ? e : "cannot open");
-    char *buf = malloc(SIGN_FILE_MAX + 1);
-    struct stat st;
-    int rc = ERR_NOMEM;
-    if (!buf)
-        goto fail;
-    rc = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? ERR_OK : ERR_IO;
+    int rc = fileio_read(path, SIGN_FILE_MAX, &file, why, sizeof why);
+    rc = sign_file_check(rc, &file, path, why, sizeof why);
     if (rc != ERR_OK) {
-        sign_fail(err, cap, rc, "key file %s: not a regular file", path);
-        goto fail;
+        fileio_fini(&file);
+        return sign_fail(err, cap, rc, "key file %s", why);
     }
-    if (st.st_mode & 0177)
+    if (file.mode & 0177)
         log_warn("signing key file %s has mode %04o, wider than 0600: chmod 600 it", path,
-                 (unsigned)(st.st_mode & 07777));
-    rc = sign_read_file(fd, path, buf, err, cap);
+                 (unsigned)(file.mode & 07777));
     snprintf(origin, sizeof origin, "key file %s", path);
-    if (rc == ERR_OK)
-        rc = sign_parse_text(buf, origin, false, out, err, cap);
-fail:
-    if (buf)
-        OPENSSL_cleanse(buf, SIGN_FILE_MAX + 1);
-    free(buf);
-    close(fd);
-    if (rc == ERR_NOMEM && err && cap && !*out)
+    rc = sign_parse_text(file.data, origin, false, out, err, cap);
+    fileio_fini(&file); /* wipes the secrets */
+    if (rc == ERR_NOMEM && err && cap)
         snprintf(err, cap, "key file %s: out of memory", path);
     return rc;
 }

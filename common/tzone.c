@@ -3,16 +3,14 @@
 
 #include "clock.h"
 #include "err.h"
+#include "fileio.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* IANA names are at most ~30 bytes; 255 is the limit a file name component allows. */
 #define TZONE_NAME_MAX 255
@@ -328,38 +326,6 @@ static int tzone_parse(tzone *tz, const unsigned char *buf, size_t len)
     return tzone_footer_load(tz, p + 44 + v2_len, rest - 44 - v2_len);
 }
 
-/* Read at most TZONE_FILE_MAX bytes of a regular file into a fresh buffer. */
-static int tzone_read_file(const char *path, unsigned char **out, size_t *len)
-{
-    unsigned char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ERR_IO;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > TZONE_FILE_MAX)
-        goto fail;
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf)
-        goto fail;
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto fail;
-        got += (size_t)n;
-    }
-    close(fd);
-    *out = buf;
-    *len = got;
-    return ERR_OK;
-fail:
-    free(buf);
-    close(fd);
-    return ERR_IO;
-}
-
 /* ---- public API --------------------------------------------------------------------------- */
 
 /* Names are relative paths under the zone directory: refuse anything that could leave it. */
@@ -380,10 +346,14 @@ static int tzone_load_file(tzone *tz, const char *name, char *err, size_t cap)
 {
     const char *dir = getenv("TZDIR");
     char path[4096];
-    unsigned char *buf = NULL;
-    size_t len = 0;
+    fileio_buf file = {0};
     int n = snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", name);
-    int rc = n > 0 && (size_t)n < sizeof path ? tzone_read_file(path, &buf, &len) : ERR_IO;
+    int rc = n > 0 && (size_t)n < sizeof path ? fileio_read(path, TZONE_FILE_MAX, &file, NULL, 0)
+                                              : ERR_IO;
+    if (rc == ERR_OK && !S_ISREG(file.mode)) {
+        fileio_fini(&file); /* a zone is a file: never a device or a pipe under TZDIR */
+        rc = ERR_IO;
+    }
     bool builtin_utc = !strcmp(name, "UTC") || !strcmp(name, "Etc/UTC");
     if (rc != ERR_OK && builtin_utc)
         return ERR_OK; /* a calloc'ed tzone is already UTC */
@@ -391,8 +361,8 @@ static int tzone_load_file(tzone *tz, const char *name, char *err, size_t cap)
         snprintf(err, cap, "time zone '%s': cannot read %s", name, path);
         return ERR_TZ;
     }
-    rc = tzone_parse(tz, buf, len);
-    free(buf);
+    rc = tzone_parse(tz, (const unsigned char *)file.data, file.len);
+    fileio_fini(&file);
     if (rc == ERR_TZ)
         snprintf(err, cap, "time zone '%s': %s is not a valid TZif file", name, path);
     return rc;

@@ -7,6 +7,7 @@
 #include "prodstate.h"
 
 #include "err.h"
+#include "fileio.h"
 #include "log.h"
 
 #include <errno.h>
@@ -43,42 +44,6 @@ const prodstate_rec *prodstate_find(const prodstate *st, const char *name)
     if (st->n == 0)
         return NULL;
     return bsearch(&key, st->recs, st->n, sizeof key, prodstate_cmp);
-}
-
-/* Read the whole file into a NUL-terminated malloc'd buffer. */
-static int prodstate_slurp(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? ERR_NOTFOUND : ERR_IO;
-    struct stat sb;
-    char *buf = NULL;
-    int rc = ERR_IO;
-    if (fstat(fd, &sb) != 0 || sb.st_size > PRODSTATE_MAX_BYTES)
-        goto out;
-    rc = ERR_NOMEM;
-    buf = malloc((size_t)sb.st_size + 1);
-    if (!buf)
-        goto out;
-    size_t got = 0;
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    rc = got == (size_t)sb.st_size ? ERR_OK : ERR_IO;
-    buf[got] = '\0';
-    *len = got;
-out:
-    close(fd);
-    if (rc != ERR_OK)
-        free(buf);
-    else
-        *out = buf;
-    return rc;
 }
 
 /* Parse "<last_s> <digest> <name>" in place. */
@@ -163,16 +128,18 @@ int prodstate_load(const char *dir, prodstate *st)
 {
     memset(st, 0, sizeof *st);
     char path[4096];
-    char *buf = NULL;
-    size_t len = 0, bad = 0;
+    fileio_buf file;
+    size_t bad = 0;
     snprintf(path, sizeof path, "%s/%s", dir, PRODSTATE_FILE);
-    int rc = prodstate_slurp(path, &buf, &len);
+    int rc = fileio_read(path, PRODSTATE_MAX_BYTES, &file, NULL, 0);
+    if (rc == ERR_RANGE)
+        rc = ERR_IO; /* too large to be ours: unreadable, as prodstate.h promises */
     if (rc != ERR_OK) {
         if (rc == ERR_IO)
             log_warn("state file %s unreadable (errno %d); starting without state", path, errno);
         return rc;
     }
-    rc = prodstate_decode(buf, len, st, &bad);
+    rc = prodstate_decode(file.data, file.len, st, &bad); /* takes file.data */
     if (rc == ERR_PARSE && bad == 0)
         log_warn("state file %s: duplicate entry name; starting without state", path);
     else if (rc == ERR_PARSE)
