@@ -1,4 +1,5 @@
 /* salvo-producer: the command dispatcher (check and next here; run comes from producer/run.c). */
+#include "cli.h"
 #include "clock.h"
 #include "config.h"
 #include "err.h"
@@ -247,18 +248,9 @@ static int unknown_command(const char *name)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf(PROG " %s\n", SALVO_VERSION);
-        return 0;
-    }
+    int code = cli_preamble(argc, argv, PROG, usage);
+    if (code != CLI_CONTINUE)
+        return code;
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);

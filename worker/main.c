@@ -1,4 +1,5 @@
 /* salvo-worker: options, process setup (descriptors, signals, libraries) and the run command. */
+#include "cli.h"
 #include "config.h"
 #include "consume.h"
 #include "err.h"
@@ -359,18 +360,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf(PROG " %s\n", SALVO_VERSION);
-        return 0;
-    }
+    int code = cli_preamble(argc, argv, PROG, usage);
+    if (code != CLI_CONTINUE)
+        return code;
     if (strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n", argv[1]);
