@@ -28,17 +28,23 @@ static int fileio_fail(int rc, int errnum, const char *path, const char *why, ch
     return rc;
 }
 
-/* Move len bytes to a fresh buffer of cap + 1 bytes and wipe the old one: realloc could leave a
- * copy of a secret behind in freed memory. NULL (old untouched) when out of memory. */
-static char *fileio_grow(char *old, size_t len, size_t cap)
+/* Make room past the len bytes of a full buffer: ERR_RANGE when it already holds limit bytes.
+ * The bytes move to a fresh buffer and the old one is wiped: realloc could leave a copy of a
+ * secret behind in freed memory. On ERR_NOMEM *buf is untouched. */
+static int fileio_grow(char **buf, size_t len, size_t *cap, size_t limit)
 {
-    char *p = malloc(cap + 1);
+    if (*cap == limit)
+        return ERR_RANGE;
+    size_t next = *cap > limit / 2 ? limit : *cap * 2;
+    char *p = malloc(next + 1);
     if (!p)
-        return NULL;
-    memcpy(p, old, len);
-    explicit_bzero(old, len);
-    free(old);
-    return p;
+        return ERR_NOMEM;
+    memcpy(p, *buf, len);
+    explicit_bzero(*buf, len);
+    free(*buf);
+    *buf = p;
+    *cap = next;
+    return ERR_OK;
 }
 
 /* Read fd to EOF into out->data, starting with room for first bytes and never holding more than
@@ -47,27 +53,19 @@ static int fileio_slurp(int fd, size_t first, size_t limit, fileio_buf *out)
 {
     size_t cap = first, len = 0;
     char *buf = malloc(cap + 1);
-    int rc = ERR_NOMEM;
-    while (buf) {
-        if (len == cap && cap == limit) {
-            rc = ERR_RANGE;
-            break;
-        }
+    int rc = buf ? ERR_OK : ERR_NOMEM;
+    while (rc == ERR_OK) {
         if (len == cap) {
-            size_t next = cap > limit / 2 ? limit : cap * 2;
-            char *p = fileio_grow(buf, len, next);
-            if (!p)
-                break;
-            buf = p;
-            cap = next;
+            rc = fileio_grow(&buf, len, &cap, limit);
+            continue;
         }
         ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        rc = n < 0 ? ERR_IO : ERR_OK;
-        if (n <= 0)
+        if (n == 0)
             break;
-        len += (size_t)n;
+        if (n < 0 && errno != EINTR)
+            rc = ERR_IO;
+        if (n > 0)
+            len += (size_t)n;
     }
     if (rc != ERR_OK) {
         int keep = errno;

@@ -10,10 +10,13 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -152,6 +155,59 @@ static void test_pipe(void **state)
     }
 }
 
+/* The trickle writer: TRICKLE_CHUNKS pieces with a pause between, each followed by a signal to
+ * the reader, so its reads come back short and some are interrupted (EINTR, no SA_RESTART). */
+#define TRICKLE_CHUNKS 40
+#define TRICKLE_BYTES  (TRICKLE_CHUNKS * 301)
+
+typedef struct trickle {
+    int fd;
+    pthread_t reader;
+} trickle;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+}
+
+static void *trickle_write(void *arg)
+{
+    const trickle *t = arg;
+    char chunk[301];
+    for (size_t c = 0; c < TRICKLE_CHUNKS; c++) {
+        for (size_t k = 0; k < sizeof chunk; k++)
+            chunk[k] = 'a' + (char)((c * sizeof chunk + k) % 26);
+        if (write(t->fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk)
+            break; /* the reader then sees fewer bytes and the test fails */
+        nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+        pthread_kill(t->reader, SIGUSR1);
+    }
+    close(t->fd);
+    return NULL;
+}
+
+static void test_short_and_interrupted_reads(void **state)
+{
+    (void)state;
+    struct sigaction sa = {.sa_handler = on_signal}, old; /* no SA_RESTART: read gets EINTR */
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    trickle t = {.fd = fds[1], .reader = pthread_self()};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, trickle_write, &t), 0);
+    char name[64];
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fds[0]);
+    fileio_buf b;
+    int rc = fileio_read(name, TRICKLE_BYTES, &b, NULL, 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    close(fds[0]);
+    assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+    assert_int_equal(rc, ERR_OK);
+    assert_pattern(&b, TRICKLE_BYTES);
+    fileio_fini(&b);
+}
+
 /* A device that never ends is cut at the limit and refused, not read forever. */
 static void test_endless_device(void **state)
 {
@@ -177,6 +233,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mode_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_directory, setup, teardown),
         cmocka_unit_test(test_pipe),
+        cmocka_unit_test(test_short_and_interrupted_reads),
         cmocka_unit_test(test_endless_device),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
