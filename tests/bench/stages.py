@@ -5,7 +5,8 @@ Probed functions (entry only, no arguments; a uprobe costs a few microseconds pe
   producer mq_publish      each job's basic.publish
   worker   task_new        the I/O thread has a delivery in hand (copied out of rabbitmq-c)
   worker   httpcall_start  the executor hands the request to libcurl
-The target's own stamp (request line read) closes the path. Times are taken on CLOCK_MONOTONIC
+The target's two stamps close the path: "arrival" (the kernel's receive stamp of the request
+line) and "read" (when the target's thread was told of it). Times are taken on CLOCK_MONOTONIC
 by perf and moved to the realtime clock with an offset read next to the recording.
 """
 

@@ -1,10 +1,10 @@
 /* tgtburst: the recording target's own floor. It opens N connections to salvo-target ahead of
  * time, then at a whole second T writes one small request on each, from K threads at once, and
- * prints when its writes began and ended. The target stamps each request when it reads it, so
- * the spread of those stamps past T is what the target itself adds to any lateness measured
- * through it: with every connection already open and every request written within a few ms,
- * what is left is the target's thread(s) (salvo-target --threads) reading and recording N
- * requests. */
+ * prints when its writes began and ended. The target stamps each request twice: when its
+ * request line arrives (the kernel's receive stamp) and when its thread reads it. The spread of
+ * the arrival stamps past T is what loopback TCP and one client on these cores cost; that of the
+ * read stamps adds the target's thread(s) (salvo-target --threads) reading N requests. No
+ * lateness measured through the target can be lower than the floor of the same stamp. */
 #include "clock.h"
 
 #include <arpa/inet.h>
