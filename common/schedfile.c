@@ -2,6 +2,8 @@
 #include "schedfile.h"
 
 #include "err.h"
+#include "schedcomp.h"
+#include "schedjobs.h"
 #include "schedkeys.h"
 #include "schedval.h"
 #include "tmpl.h"
@@ -25,114 +27,6 @@ void schedfile_free(schedfile *sf)
     free(sf->entries);
     free(sf->path);
     free(sf);
-}
-
-/* ---- digest: FNV-1a 64 over a length-prefixed, type-tagged serialization ----------------- */
-
-static void sf_h_bytes(uint64_t *h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        *h ^= b[i];
-        *h *= 0x100000001b3ULL;
-    }
-}
-
-static void sf_h_u64(uint64_t *h, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    sf_h_bytes(h, b, sizeof b);
-}
-
-static void sf_h_str(uint64_t *h, const char *s, size_t n)
-{
-    sf_h_u64(h, s ? n : UINT64_MAX); /* NULL differs from "" */
-    if (s)
-        sf_h_bytes(h, s, n);
-}
-
-static void sf_h_jval(uint64_t *h, const jval *v)
-{
-    uint64_t bits = 0;
-    sf_h_u64(h, (uint64_t)v->type);
-    switch (v->type) {
-    case JVAL_BOOL:
-        sf_h_u64(h, v->u.b);
-        break;
-    case JVAL_INT:
-        sf_h_u64(h, (uint64_t)v->u.i);
-        break;
-    case JVAL_FLOAT:
-        memcpy(&bits, &v->u.f, sizeof bits);
-        sf_h_u64(h, bits);
-        break;
-    case JVAL_STR:
-        sf_h_str(h, v->u.s.ptr, v->u.s.len);
-        break;
-    case JVAL_ARRAY:
-        sf_h_u64(h, v->u.arr.n);
-        for (size_t i = 0; i < v->u.arr.n; i++)
-            sf_h_jval(h, &v->u.arr.items[i]);
-        break;
-    case JVAL_MAP:
-        sf_h_u64(h, v->u.map.n);
-        for (size_t i = 0; i < v->u.map.n; i++) {
-            sf_h_str(h, v->u.map.kv[i].key, strlen(v->u.map.kv[i].key));
-            sf_h_jval(h, &v->u.map.kv[i].val);
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-static void sf_h_http(uint64_t *h, const job_http *x)
-{
-    sf_h_str(h, x->method, x->method ? strlen(x->method) : 0);
-    sf_h_str(h, x->url, x->url ? strlen(x->url) : 0);
-    sf_h_u64(h, x->nheaders);
-    for (size_t i = 0; i < x->nheaders; i++) {
-        sf_h_str(h, x->headers[i].name, strlen(x->headers[i].name));
-        sf_h_str(h, x->headers[i].value, strlen(x->headers[i].value));
-    }
-    sf_h_str(h, x->body, x->body_len);
-    sf_h_u64(h, x->connect_timeout_ms);
-    sf_h_u64(h, x->timeout_ms);
-    sf_h_u64(h, x->nok_status);
-    for (size_t i = 0; i < x->nok_status; i++)
-        sf_h_u64(h, x->ok_status[i]);
-    sf_h_u64(h, x->follow_redirects);
-}
-
-static uint64_t sf_digest(const sched_entry *e)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    const cronexpr *ce = &e->cron;
-    sf_h_u64(&h, (uint64_t)e->kind);
-    sf_h_u64(&h, ce->sec);
-    sf_h_u64(&h, ce->min);
-    sf_h_u64(&h, ce->hour);
-    sf_h_u64(&h, ce->dom);
-    sf_h_u64(&h, ce->month);
-    sf_h_u64(&h, ce->dow);
-    sf_h_u64(&h, (uint64_t)ce->dom_star << 1 | ce->dow_star);
-    sf_h_u64(&h, (uint64_t)ce->every_s);
-    sf_h_u64(&h, (uint64_t)e->at_s);
-    sf_h_str(&h, e->tz_name, e->tz_name ? strlen(e->tz_name) : 0);
-    sf_h_http(&h, &e->http);
-    sf_h_jval(&h, &e->context);
-    sf_h_u64(&h, e->fan_count);
-    sf_h_u64(&h, e->fan_items != NULL);
-    for (size_t i = 0; e->fan_items && i < e->fan_count; i++)
-        sf_h_str(&h, e->fan_items[i], e->fan_items[i] ? strlen(e->fan_items[i]) : 0);
-    sf_h_u64(&h, (uint64_t)e->misfire);
-    sf_h_u64(&h, e->misfire_max);
-    sf_h_u64(&h, (uint64_t)e->max_lateness_ms);
-    sf_h_u64(&h, e->max_attempts);
-    sf_h_u64(&h, (uint64_t)e->lead_ms);
-    return h;
 }
 
 /* ---- firing and expansion ----------------------------------------------------------------- */
@@ -289,116 +183,28 @@ int schedfile_expand(const sched_entry *e, int64_t due_s, uint32_t index, job *o
 
 /* ---- parsing ------------------------------------------------------------------------------ */
 
-static void sf_job_sample(schedval_ctx *c, const sched_entry *e, const yaml_node_t *map)
-{
-    /* The longest fan-out item is the one that could push a field past a limit. */
-    uint32_t idx = e->fan_count - 1;
-    for (uint32_t i = 0; e->fan_items && i < e->fan_count; i++) {
-        if (strlen(e->fan_items[i]) > strlen(e->fan_items[idx]))
-            idx = i;
-    }
-    job j;
-    char why[256];
-    job_init(&j);
-    int rc = schedfile_expand(e, 0, idx, &j);
-    if (rc == ERR_NOMEM)
-        c->nomem = true;
-    else if (rc != ERR_OK)
-        schedval_error_at(c, map, "job '%s': fan-out item %u makes a field too long", e->name, idx);
-    else if (job_validate(&j, why, sizeof why) != ERR_OK)
-        schedval_error_at(c, map, "job '%s': %s", e->name, why);
-    job_fini(&j);
-}
-
-/* Checks that need the whole job, then the settings nothing in the file gave. */
-static void sf_job_finish(schedval_ctx *c, schedkeys_job *j, const yaml_node_t *map,
-                          size_t errors_before)
-{
-    sched_entry *e = j->e;
-    const char *name = e->name ? e->name : "?";
-    char why[256];
-    if (!j->name_node)
-        schedval_error_at(c, map, "job has no name");
-    if (!j->kind_key)
-        schedval_error_at(c, map, "job '%s': needs one of cron, every or at", name);
-    if (!j->has_url)
-        schedval_error_at(c, map, "job '%s': needs http.url", name);
-    if (c->total != errors_before)
-        return;
-    if (!e->http.method)
-        e->http.method = strdup("GET");
-    if (!e->tz_name)
-        e->tz_name = strdup("UTC");
-    if (!e->http.method || !e->tz_name) {
-        c->nomem = true;
-        return;
-    }
-    if (!e->tz && tzone_load(e->tz_name, &e->tz, why, sizeof why) != ERR_OK) {
-        schedval_error_at(c, map, "job '%s': time zone UTC: %s", name, why);
-        return;
-    }
-    sf_job_sample(c, e, map);
-    e->digest = sf_digest(e);
-}
-
-static void sf_job(schedval_ctx *c, sched_entry *e, yaml_node_t *defaults, yaml_node_t *map,
-                   const yaml_node_t **name_node)
-{
-    schedkeys_job j = {.e = e};
-    size_t before = c->total;
-    e->line = (int)map->start_mark.line + 1;
-    if (map->type != YAML_MAPPING_NODE) {
-        schedval_error_at(c, map, "job: expected a map, got a %s", schedval_kind(map));
-        return;
-    }
-    if (defaults) { /* already checked once on their own; stay quiet on each job */
-        c->mute = true;
-        schedkeys_job_apply(c, &j, defaults, true);
-        c->mute = false;
-    }
-    schedkeys_job_apply(c, &j, map, false);
-    *name_node = j.name_node;
-    sf_job_finish(c, &j, map, before);
-}
-
-typedef struct sf_named {
-    const char *name;
-    size_t i;
-} sf_named;
-
-static int sf_named_cmp(const void *a, const void *b)
-{
-    const sf_named *x = a, *y = b;
-    int r = strcmp(x->name, y->name);
-    if (r)
-        return r;
-    return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* Sorting finds duplicates in n log n: a file may hold SCHED_ENTRIES_MAX jobs. */
-static void sf_dups(schedval_ctx *c, const schedfile *sf, const yaml_node_t **name_nodes)
-{
-    sf_named *v = malloc((sf->n ? sf->n : 1) * sizeof *v);
-    size_t n = 0, first = 0;
-    if (!v) {
-        c->nomem = true;
-        return;
-    }
-    for (size_t i = 0; i < sf->n; i++) {
-        if (sf->entries[i].name)
-            v[n++] = (sf_named){sf->entries[i].name, i};
-    }
-    qsort(v, n, sizeof *v, sf_named_cmp);
-    for (size_t k = 1; k < n; k++) {
-        if (strcmp(v[k].name, v[first].name) != 0) {
-            first = k;
-            continue;
-        }
-        schedval_error_at(c, name_nodes[v[k].i], "duplicate job name '%s' (first at line %d)",
-                          v[k].name, (int)name_nodes[v[first].i]->start_mark.line + 1);
-    }
-    free(v);
-}
+/* One parse of one file. The job list is composed one job at a time into a document of its own
+ * (stream), so the whole file is never one tree: libyaml's whole-file document was a fifth of
+ * the instructions to load 100,000 jobs and most of its memory (230 MB, a quarter of the time in
+ * page faults). */
+typedef struct sf_parse {
+    schedval_ctx c;
+    schedcomp sc;
+    scheddoc top; /* the root map; the streamed job list is an empty sequence in it */
+    scheddoc job; /* one job of the streamed list at a time */
+    int *root;    /* the root map's keys and values so far (owned) */
+    size_t nroot;
+    size_t root_cap;
+    schedjobs js;
+    const char *text;
+    size_t len;
+    bool stream;    /* compose the job list one job at a time */
+    bool restart;   /* a defaults map came after a streamed job list: parse again, whole */
+    bool jobs_seen; /* the first jobs key was met (only that one is streamed) */
+    int streamed;   /* id in top of the streamed job list, 0 when none */
+    int defaults;   /* id in top of the first defaults value, 0 when none yet */
+    bool defaults_checked;
+} sf_parse;
 
 typedef struct sf_top {
     yaml_node_t *defaults;
@@ -424,70 +230,223 @@ static const schedval_key sf_top_keys[] = {
     {"jobs", sf_top_jobs, false, NULL},
 };
 
-/* Check defaults once on their own, so their errors are reported once, not once per job. */
-static void sf_defaults(schedval_ctx *c, yaml_node_t *defaults)
+static bool sf_scalar_is(const yaml_node_t *n, const char *s)
 {
-    sched_entry scratch;
-    schedkeys_job j = {.e = &scratch};
-    schedkeys_entry_init(&scratch);
-    if (defaults->type == YAML_MAPPING_NODE)
-        schedkeys_job_apply(c, &j, defaults, true);
-    else
-        schedval_error_at(c, defaults, "defaults: expected a map, got a %s",
-                          schedval_kind(defaults));
-    schedkeys_entry_fini(&scratch);
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.length == strlen(s) &&
+           memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
 }
 
-static void sf_jobs(schedval_ctx *c, schedfile *sf, yaml_node_t *defaults, yaml_node_t *jobs)
+/* The job list when it was composed whole, into top (the file's defaults come after it). */
+static void sf_jobs(sf_parse *p, yaml_node_t *defaults, yaml_node_t *jobs)
 {
     size_t n = (size_t)(jobs->data.sequence.items.top - jobs->data.sequence.items.start);
     if (n > SCHED_ENTRIES_MAX) {
-        schedval_error_at(c, jobs, "jobs: %zu jobs is above the maximum %d", n, SCHED_ENTRIES_MAX);
+        schedval_error_at(&p->c, jobs, "jobs: %zu jobs is above the maximum %d", n,
+                          SCHED_ENTRIES_MAX);
         return;
     }
-    const yaml_node_t **names = calloc(n ? n : 1, sizeof *names);
-    sf->entries = calloc(n ? n : 1, sizeof *sf->entries);
-    if (!names || !sf->entries) {
-        free(names);
-        c->nomem = true;
-        return;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *map = scheddoc_get(&p->top, jobs->data.sequence.items.start[i]);
+        if (!schedjobs_add(&p->c, &p->js, &p->top, defaults, &p->top, map))
+            return;
     }
-    sf->n = n;
-    for (size_t i = 0; i < n; i++)
-        schedkeys_entry_init(&sf->entries[i]);
-    for (size_t i = 0; i < n && !c->nomem; i++) {
-        yaml_node_t *map = yaml_document_get_node(&c->doc, jobs->data.sequence.items.start[i]);
-        sf_job(c, &sf->entries[i], defaults, map, &names[i]);
-    }
-    if (!c->nomem)
-        sf_dups(c, sf, names);
-    free(names);
 }
 
-static void sf_build(schedval_ctx *c, schedfile *sf)
+/* The checks of the root map, once the whole document has been read. */
+static void sf_top_check(sf_parse *p, int root_id)
 {
-    yaml_node_t *root = yaml_document_get_root_node(&c->doc);
+    schedval_ctx *c = &p->c;
+    yaml_node_t *root = scheddoc_get(&p->top, root_id);
     sf_top top = {NULL, NULL};
-    if (!root) {
-        schedval_error_line(c, 1, 1, "empty file: expected a map with a 'jobs' list");
-        return;
-    }
+    c->doc = &p->top;
     schedval_map(c, root, sf_top_keys, 2, false, &top, "schedule file");
     if (root->type != YAML_MAPPING_NODE)
         return;
-    if (top.defaults)
-        sf_defaults(c, top.defaults);
+    if (top.defaults && !p->defaults_checked)
+        schedjobs_defaults(c, top.defaults);
     if (!top.jobs)
         schedval_error_at(c, root, "missing 'jobs' (the list of jobs)");
+    else if (p->streamed && top.jobs == scheddoc_get(&p->top, p->streamed))
+        ; /* built while it was read */
     else if (top.jobs->type != YAML_SEQUENCE_NODE)
         schedval_error_at(c, top.jobs, "jobs: expected a list, got a %s", schedval_kind(top.jobs));
     else
-        sf_jobs(c, sf, top.defaults, top.jobs);
+        sf_jobs(p, top.defaults, top.jobs);
+    if (!c->nomem)
+        schedjobs_dups(c, &p->js);
+}
+
+/* Compose one job into a document of its own, build its entry, and reset the document. */
+static bool sf_stream_job(sf_parse *p, yaml_node_t *defaults, size_t n)
+{
+    int id = 0;
+    bool ok = schedcomp_node(&p->sc, &p->job, &id);
+    if (ok && n <= SCHED_ENTRIES_MAX)
+        ok = schedjobs_add(&p->c, &p->js, &p->top, defaults, &p->job, scheddoc_get(&p->job, id));
+    if (ok)
+        ok = schedcomp_release(&p->sc, &p->job);
+    scheddoc_reset(&p->job);
+    return ok;
+}
+
+/* The job list, streamed: an empty sequence in top stands for it. */
+static bool sf_stream_jobs(sf_parse *p, int *id)
+{
+    yaml_node_t *defaults = NULL;
+    const yaml_event_t *ev = NULL;
+    size_t n = 0;
+    if (!schedcomp_open(&p->sc, &p->top, id))
+        return false;
+    p->streamed = *id;
+    if (p->defaults) { /* top gets no node while the list is read: the pointer stays valid */
+        defaults = scheddoc_get(&p->top, p->defaults);
+        p->c.doc = &p->top;
+        schedjobs_defaults(&p->c, defaults);
+        p->defaults_checked = true;
+    }
+    while ((ev = schedcomp_peek(&p->sc)) && ev->type != YAML_SEQUENCE_END_EVENT) {
+        if (!sf_stream_job(p, defaults, ++n))
+            return false;
+    }
+    if (n > SCHED_ENTRIES_MAX)
+        schedval_error_line(&p->c, (int)scheddoc_get(&p->top, *id)->start_mark.line + 1,
+                            (int)scheddoc_get(&p->top, *id)->start_mark.column + 1,
+                            "jobs: %zu jobs is above the maximum %d", n, SCHED_ENTRIES_MAX);
+    return ev && schedcomp_skip(&p->sc);
+}
+
+static bool sf_root_push(sf_parse *p, int id)
+{
+    if (p->nroot == p->root_cap) {
+        size_t cap = p->root_cap ? p->root_cap * 2 : 8;
+        int *ids = realloc(p->root, cap * sizeof *ids);
+        if (!ids) {
+            p->c.nomem = true;
+            return false;
+        }
+        p->root = ids;
+        p->root_cap = cap;
+    }
+    p->root[p->nroot++] = id;
+    return true;
+}
+
+/* One key and its value of the root map. */
+static bool sf_root_pair(sf_parse *p)
+{
+    int key = 0, val = 0;
+    if (!schedcomp_node(&p->sc, &p->top, &key))
+        return false;
+    bool is_jobs = sf_scalar_is(scheddoc_get(&p->top, key), "jobs");
+    bool is_defaults = sf_scalar_is(scheddoc_get(&p->top, key), "defaults");
+    const yaml_event_t *ev = schedcomp_peek(&p->sc);
+    if (is_defaults && p->streamed) {
+        p->restart = true; /* the jobs already built lack these defaults */
+        return true;
+    }
+    if (!ev)
+        return false;
+    bool ok = false;
+    if (is_jobs && !p->jobs_seen && p->stream && ev->type == YAML_SEQUENCE_START_EVENT &&
+        !ev->data.sequence_start.anchor)
+        ok = sf_stream_jobs(p, &val);
+    else
+        ok = schedcomp_node(&p->sc, &p->top, &val);
+    p->jobs_seen |= is_jobs;
+    if (ok && is_defaults && !p->defaults)
+        p->defaults = val;
+    return ok && sf_root_push(p, key) && sf_root_push(p, val);
+}
+
+static bool sf_root_map(sf_parse *p, int *root)
+{
+    const yaml_event_t *ev = NULL;
+    if (!schedcomp_open(&p->sc, &p->top, root))
+        return false;
+    while ((ev = schedcomp_peek(&p->sc)) && ev->type != YAML_MAPPING_END_EVENT) {
+        if (!sf_root_pair(p))
+            return false;
+        if (p->restart)
+            return true;
+    }
+    if (!scheddoc_children(&p->top, *root, p->root, p->nroot)) {
+        p->c.nomem = true;
+        return false;
+    }
+    return ev && schedcomp_skip(&p->sc);
+}
+
+/* The first document, built and checked. False after a parse or compose error. */
+static bool sf_first_doc(sf_parse *p)
+{
+    const yaml_event_t *ev = schedcomp_peek(&p->sc);
+    int root = 0;
+    if (!ev || !schedcomp_skip(&p->sc)) /* the stream start */
+        return false;
+    ev = schedcomp_peek(&p->sc);
+    if (ev && ev->type == YAML_STREAM_END_EVENT) {
+        schedval_error_line(&p->c, 1, 1, "empty file: expected a map with a 'jobs' list");
+        return true;
+    }
+    if (!ev || !schedcomp_skip(&p->sc)) /* the document start */
+        return false;
+    ev = schedcomp_peek(&p->sc);
+    if (!ev)
+        return false;
+    bool ok = ev->type == YAML_MAPPING_START_EVENT ? sf_root_map(p, &root)
+                                                   : schedcomp_node(&p->sc, &p->top, &root);
+    if (!ok || p->restart || !schedcomp_skip(&p->sc)) /* the document end */
+        return ok;
+    sf_top_check(p, root);
+    return true;
+}
+
+/* A second document is an error at its root. False after a parse or compose error in it. */
+static bool sf_second_doc(sf_parse *p)
+{
+    const yaml_event_t *ev = schedcomp_peek(&p->sc);
+    int root = 0;
+    if (!ev || ev->type != YAML_DOCUMENT_START_EVENT)
+        return ev != NULL;
+    if (!schedcomp_skip(&p->sc))
+        return false;
+    scheddoc_reset(&p->job);
+    bool ok = schedcomp_node(&p->sc, &p->job, &root);
+    if (ok) {
+        p->c.doc = &p->job;
+        schedval_error_at(&p->c, scheddoc_get(&p->job, root), "only one YAML document per file");
+    }
+    return ok;
+}
+
+static void sf_parse_run(sf_parse *p)
+{
+    if (schedcomp_init(&p->sc, p->text, p->len) != ERR_OK) {
+        p->c.nomem = true;
+        return;
+    }
+    if (!sf_first_doc(p)) {
+        if (schedcomp_failed(&p->sc))
+            schedval_syntax(&p->c, &p->sc.parser, p->text, p->len, true);
+    } else if (!p->restart && !p->c.nomem && !sf_second_doc(p) && schedcomp_failed(&p->sc)) {
+        schedval_syntax(&p->c, &p->sc.parser, p->text, p->len, false);
+    }
+    p->c.nomem |= p->sc.nomem;
+}
+
+static void sf_parse_fini(sf_parse *p)
+{
+    scheddoc_fini(&p->top);
+    scheddoc_fini(&p->job);
+    free(p->root);
+    schedcomp_fini(&p->sc);
+    schedjobs_fini(&p->js);
+    schedval_fini(&p->c);
 }
 
 int schedfile_parse(const char *name, const char *text, size_t len, schedfile **out, char **errors)
 {
-    schedval_ctx c = {.name = name};
+    sf_parse p = {.c = {.name = name}, .text = text, .len = len, .stream = true};
     schedfile *sf = calloc(1, sizeof *sf);
     *out = NULL;
     if (errors)
@@ -498,13 +457,18 @@ int schedfile_parse(const char *name, const char *text, size_t len, schedfile **
         free(sf);
         return ERR_NOMEM;
     }
-    bool loaded = schedval_load(&c, text, len);
-    if (loaded)
-        sf_build(&c, sf);
-    int rc = c.nomem ? ERR_NOMEM : c.total ? ERR_SCHEDULE : ERR_OK;
+    sf_parse_run(&p);
+    if (p.restart) { /* rare: defaults after the jobs; read the file again as one document */
+        sf_parse_fini(&p);
+        p = (sf_parse){.c = {.name = name}, .text = text, .len = len, .stream = false};
+        sf_parse_run(&p);
+    }
+    int rc = p.c.nomem ? ERR_NOMEM : p.c.total ? ERR_SCHEDULE : ERR_OK;
     if (rc != ERR_OK && errors)
-        *errors = schedval_render(&c);
-    schedval_fini(&c, loaded);
+        *errors = schedval_render(&p.c);
+    if (rc == ERR_OK)
+        schedjobs_take(&p.js, sf);
+    sf_parse_fini(&p);
     if (rc != ERR_OK)
         schedfile_free(sf);
     else

@@ -289,12 +289,12 @@ static void sk_headers(schedval_ctx *c, void *ud, yaml_node_t *key, yaml_node_t 
     }
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
          p++) {
-        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *k = scheddoc_get(c->doc, p->key);
         if (k->type != YAML_SCALAR_NODE) {
             schedval_error_at(c, k, "http.headers: expected a header name");
             continue;
         }
-        sk_header(c, ud, k, yaml_document_get_node(&c->doc, p->value));
+        sk_header(c, ud, k, scheddoc_get(c->doc, p->value));
     }
 }
 
@@ -351,7 +351,7 @@ static void sk_success(schedval_ctx *c, void *ud, yaml_node_t *key, yaml_node_t 
     }
     for (size_t i = 0; i < n; i++) {
         int64_t v = 0;
-        yaml_node_t *it = yaml_document_get_node(&c->doc, val->data.sequence.items.start[i]);
+        yaml_node_t *it = scheddoc_get(c->doc, val->data.sequence.items.start[i]);
         if (schedval_int(c, it, "http.success", 100, 599, &v))
             st[i] = (uint16_t)v;
     }
@@ -437,7 +437,7 @@ static void sk_fan_items(schedval_ctx *c, void *ud, yaml_node_t *key, yaml_node_
     }
     e->fan_count = (uint32_t)n;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *it = yaml_document_get_node(&c->doc, val->data.sequence.items.start[i]);
+        yaml_node_t *it = scheddoc_get(c->doc, val->data.sequence.items.start[i]);
         e->fan_items[i] = schedval_text(c, it, "fan_out.items", NULL);
     }
 }

@@ -176,9 +176,9 @@ char *schedval_text(schedval_ctx *c, const yaml_node_t *n, const char *what, siz
 /* True (and reported) when the key of pair i repeats an earlier key of the same map. */
 static bool sk_dup_key(schedval_ctx *c, yaml_node_t *map, yaml_node_pair_t *pair)
 {
-    yaml_node_t *k = yaml_document_get_node(&c->doc, pair->key);
+    yaml_node_t *k = scheddoc_get(c->doc, pair->key);
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < pair; p++) {
-        yaml_node_t *pk = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *pk = scheddoc_get(c->doc, p->key);
         if (pk->type == YAML_SCALAR_NODE && pk->data.scalar.length == k->data.scalar.length &&
             memcmp(pk->data.scalar.value, k->data.scalar.value, k->data.scalar.length) == 0) {
             schedval_error_at(c, k, "duplicate key '%s' (first at line %d)",
@@ -192,7 +192,7 @@ static bool sk_dup_key(schedval_ctx *c, yaml_node_t *map, yaml_node_pair_t *pair
 /* The key node of a pair when it is a usable string key; reports and returns NULL otherwise. */
 static yaml_node_t *sk_key(schedval_ctx *c, yaml_node_t *map, yaml_node_pair_t *pair)
 {
-    yaml_node_t *k = yaml_document_get_node(&c->doc, pair->key);
+    yaml_node_t *k = scheddoc_get(c->doc, pair->key);
     if (k->type != YAML_SCALAR_NODE) {
         schedval_error_at(c, k, "expected a string key, got a %s", schedval_kind(k));
         return NULL;
@@ -241,18 +241,23 @@ void schedval_map(schedval_ctx *c, yaml_node_t *map, const schedval_key *keys, s
             schedval_error_at(c, k, "'%s' is not allowed in defaults (set it on each job)",
                               key->name);
         else
-            key->fn(c, ud, k, yaml_document_get_node(&c->doc, p->value));
+            key->fn(c, ud, k, scheddoc_get(c->doc, p->value));
     }
 }
 
 /* ---- the document and its errors ---------------------------------------------------------- */
 
-/* libyaml stops at its first syntax error; report it where libyaml says it is. */
-static void sv_syntax(schedval_ctx *c, const yaml_parser_t *p, const char *text, size_t len)
+void schedval_syntax(schedval_ctx *c, const yaml_parser_t *p, const char *text, size_t len,
+                     bool alone)
 {
     if (p->error == YAML_MEMORY_ERROR) {
         c->nomem = true;
         return;
+    }
+    if (alone) {
+        for (size_t i = 0; i < c->nerrs; i++)
+            free(c->errs[i].msg);
+        c->nerrs = c->total = 0;
     }
     int line = (int)p->problem_mark.line + 1;
     int col = (int)p->problem_mark.column + 1;
@@ -270,33 +275,6 @@ static void sv_syntax(schedval_ctx *c, const yaml_parser_t *p, const char *text,
                             p->context, (int)p->context_mark.line + 1);
     else
         schedval_error_line(c, line, col, "YAML syntax error: %s", problem);
-}
-
-/* Load the one document of text into c->doc; false (reported) when there is none to use. */
-bool schedval_load(schedval_ctx *c, const char *text, size_t len)
-{
-    yaml_parser_t p;
-    if (!yaml_parser_initialize(&p)) {
-        c->nomem = true;
-        return false;
-    }
-    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
-    bool ok = yaml_parser_load(&p, &c->doc) != 0;
-    if (!ok) {
-        sv_syntax(c, &p, text, len);
-    } else {
-        yaml_document_t extra;
-        if (!yaml_parser_load(&p, &extra)) {
-            sv_syntax(c, &p, text, len);
-        } else {
-            yaml_node_t *root = yaml_document_get_root_node(&extra);
-            if (root)
-                schedval_error_at(c, root, "only one YAML document per file");
-            yaml_document_delete(&extra);
-        }
-    }
-    yaml_parser_delete(&p);
-    return ok;
 }
 
 static int sv_err_cmp(const void *a, const void *b)
@@ -330,10 +308,8 @@ char *schedval_render(schedval_ctx *c)
     return out;
 }
 
-void schedval_fini(schedval_ctx *c, bool loaded)
+void schedval_fini(schedval_ctx *c)
 {
-    if (loaded)
-        yaml_document_delete(&c->doc);
     for (size_t i = 0; i < c->nerrs; i++)
         free(c->errs[i].msg);
     free(c->errs);
@@ -466,7 +442,7 @@ static int sk_jval_items(schedval_ctx *c, yaml_node_t *n, int depth, size_t *bud
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         jval item = {0};
-        int rc = sk_jval(c, yaml_document_get_node(&c->doc, *it), depth + 1, budget, &item);
+        int rc = sk_jval(c, scheddoc_get(c->doc, *it), depth + 1, budget, &item);
         if (rc == ERR_OK)
             rc = jval_array_push(out, &item);
         jval_fini(&item);
@@ -485,7 +461,7 @@ static int sk_jval_pairs(schedval_ctx *c, yaml_node_t *n, int depth, size_t *bud
         if (!k)
             return ERR_SCHEDULE;
         jval v = {0};
-        int rc = sk_jval(c, yaml_document_get_node(&c->doc, p->value), depth + 1, budget, &v);
+        int rc = sk_jval(c, scheddoc_get(c->doc, p->value), depth + 1, budget, &v);
         if (rc == ERR_OK)
             rc = jval_map_put(out, (const char *)k->data.scalar.value, &v);
         jval_fini(&v);

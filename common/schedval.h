@@ -5,6 +5,7 @@
 #define SALVO_SCHEDVAL_H
 
 #include "jval.h"
+#include "scheddoc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,10 +21,10 @@ typedef struct schedval_error {
     char *msg; /* owned */
 } schedval_error;
 
-/* One parse of one file: the document and everything said about it. Single-threaded. */
+/* One parse of one file: everything said about it. Single-threaded. */
 typedef struct schedval_ctx {
-    const char *name; /* file name for messages; borrowed */
-    yaml_document_t doc;
+    const char *name;     /* file name for messages; borrowed */
+    scheddoc *doc;        /* borrowed: the document the nodes being walked belong to */
     schedval_error *errs; /* owned array */
     size_t nerrs;
     size_t cap;
@@ -42,14 +43,16 @@ typedef struct schedval_key {
     const char *hint; /* with fn NULL: where the key belongs ("http.timeout") */
 } schedval_key;
 
-/* Load the one YAML document of text into c->doc. False (syntax error reported with libyaml's
- * line:column, or c->nomem) when there is no document to use; a second document is an error. */
-bool schedval_load(schedval_ctx *c, const char *text, size_t len);
+/* Report the parse or compose error parser p stopped at, with libyaml's line:column (text and
+ * len locate a bad encoding); alone drops the errors found before it, which the broken syntax
+ * may have caused. A memory error only sets c->nomem. */
+void schedval_syntax(schedval_ctx *c, const yaml_parser_t *p, const char *text, size_t len,
+                     bool alone);
 /* All messages sorted by position, one "name:line:col: message\n" each; malloc'd, NULL when out
  * of memory. */
 char *schedval_render(schedval_ctx *c);
-/* Free the messages, and the document when loaded is true. */
-void schedval_fini(schedval_ctx *c, bool loaded);
+/* Free the messages. */
+void schedval_fini(schedval_ctx *c);
 
 /* Record an error at node n (1:1 when n is NULL) or at line:col. Skipped while c->mute. */
 void schedval_error_at(schedval_ctx *c, const yaml_node_t *n, const char *fmt, ...)

@@ -221,6 +221,50 @@ static void test_empty_jobs(void **state)
     schedfile_free(sf);
 }
 
+/* Each job is composed into a document of its own: aliases still reach anchors in the defaults,
+ * in an earlier job, and in the same job. */
+static void test_anchors_across_jobs(void **state)
+{
+    (void)state;
+    static const char *text =
+        "defaults:\n  http: {headers: &hd {X-A: b}}\njobs:\n"
+        "  - name: a\n    every: 5s\n    http: {url: &u \"http://h/x\", headers: *hd}\n"
+        "    context: &ctx {k: 1, l: [1, *u]}\n"
+        "  - name: b\n    every: 5s\n    http: {url: *u}\n    context: *ctx\n";
+    schedfile *sf = NULL;
+    char *errors = NULL;
+    int rc = schedfile_parse("mem", text, strlen(text), &sf, &errors);
+    if (rc != ERR_OK)
+        fail_msg("%s", errors ? errors : "?");
+    assert_int_equal(sf->n, 2);
+    const sched_entry *b = entry(sf, "b");
+    assert_string_equal(b->http.url, "http://h/x");
+    assert_string_equal(header(&b->http, "X-A"), "b");
+    const jval *k = jval_map_get(&b->context, "k");
+    assert_non_null(k);
+    assert_int_equal(k->u.i, 1);
+    const jval *l = jval_map_get(&b->context, "l");
+    assert_non_null(l);
+    assert_int_equal(l->u.arr.n, 2);
+    assert_string_equal(l->u.arr.items[1].u.s.ptr, "http://h/x");
+    assert_true(b->digest == entry(sf, "a")->digest); /* the same job through the aliases */
+    schedfile_free(sf);
+}
+
+/* Defaults given after the job list still apply to every job. */
+static void test_defaults_after_jobs(void **state)
+{
+    (void)state;
+    static const char *text = "jobs:\n  - name: a\n    every: 5s\n    http: {url: \"http://h/x\"}\n"
+                              "defaults:\n  retries: 4\n  timezone: Europe/Paris\n";
+    schedfile *sf = NULL;
+    assert_int_equal(schedfile_parse("mem", text, strlen(text), &sf, NULL), ERR_OK);
+    assert_int_equal(sf->n, 1);
+    assert_int_equal(sf->entries[0].max_attempts, 5);
+    assert_string_equal(sf->entries[0].tz_name, "Europe/Paris");
+    schedfile_free(sf);
+}
+
 static void test_expand_items(void **state)
 {
     (void)state;
@@ -404,6 +448,10 @@ static const bad_case bad_cases[] = {
     {"bad_no_url.yaml", 1, {{2, 5, "job 'a': needs http.url"}}},
     {"bad_no_name.yaml", 1, {{2, 5, "job has no name"}}},
     {"bad_success.yaml", 1, {{6, 22, "http.success: 700 is above the maximum 599"}}},
+    {"bad_alias_undefined.yaml", 1, {{5, 14, "YAML syntax error: found undefined alias"}}},
+    {"bad_anchor_twice.yaml", 1, {{5, 11, "second occurrence (found duplicate anchor"}}},
+    /* jobs are built as they are read: the first job's error must not survive the syntax error */
+    {"bad_syntax_late.yaml", 1, {{8, 1, "YAML syntax error: did not find expected ',' or '}'"}}},
     {"bad_many.yaml",
      8,
      {{2, 12, "retries: expected an integer, got 'many'"},
@@ -519,6 +567,8 @@ int main(void)
         cmocka_unit_test(test_minimal_defaults),
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_empty_jobs),
+        cmocka_unit_test(test_anchors_across_jobs),
+        cmocka_unit_test(test_defaults_after_jobs),
         cmocka_unit_test(test_expand_items),
         cmocka_unit_test(test_expand_count),
         cmocka_unit_test(test_next),
