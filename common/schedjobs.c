@@ -9,6 +9,71 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* True when s (len bytes) renders to itself within max: no placeholder, not too long. */
+static bool sj_plain_str(const char *s, size_t len, size_t max)
+{
+    if (len > max)
+        return false;
+    for (const char *p = s ? memchr(s, '{', len) : NULL; p;
+         p = memchr(p + 1, '{', len - (size_t)(p + 1 - s))) {
+        if ((size_t)(p + 1 - s) < len && p[1] == '{')
+            return false;
+    }
+    return true;
+}
+
+static bool sj_plain_jval(const jval *v)
+{
+    if (v->type == JVAL_STR)
+        return sj_plain_str(v->u.s.ptr, v->u.s.len, JOB_BODY_MAX);
+    for (size_t i = 0; v->type == JVAL_ARRAY && i < v->u.arr.n; i++) {
+        if (!sj_plain_jval(&v->u.arr.items[i]))
+            return false;
+    }
+    for (size_t i = 0; v->type == JVAL_MAP && i < v->u.map.n; i++) {
+        if (!sj_plain_jval(&v->u.map.kv[i].val))
+            return false;
+    }
+    return true;
+}
+
+/* True when expanding e for a firing would copy every field unchanged (schedfile_expand). */
+static bool sj_plain(const sched_entry *e)
+{
+    const job_http *h = &e->http;
+    if (!h->url || !sj_plain_str(h->url, strlen(h->url), JOB_URL_MAX) ||
+        !sj_plain_str(h->body, h->body_len, JOB_BODY_MAX))
+        return false;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const char *v = h->headers[i].value;
+        if (!sj_plain_str(v, strlen(v), JOB_HEADER_MAX))
+            return false;
+    }
+    return sj_plain_jval(&e->context);
+}
+
+/* Validate the job firing idx of a plain entry would be, borrowing the entry's fields instead of
+ * expanding copies of them: the copies were a third of the time to load 100,000 entries. */
+static bool sj_plain_valid(const sched_entry *e, uint32_t idx, char *why, size_t cap, int *rc)
+{
+    char id[JOB_ID_MAX + 1];
+    if (job_format_id(e->name, 0, idx, id, sizeof id) != ERR_OK)
+        return false; /* schedfile_expand says what is wrong */
+    job j;
+    job_init(&j);
+    j.id = id;
+    j.schedule = e->name;
+    j.index = idx;
+    j.attempt = 1;
+    j.max_attempts = e->max_attempts;
+    j.max_lateness_ms = e->max_lateness_ms;
+    j.kind = JOB_HTTP;
+    j.http = e->http;
+    j.context = e->context;
+    *rc = job_validate(&j, why, cap); /* j borrows everything: no job_fini */
+    return true;
+}
+
 static void sj_job_sample(schedval_ctx *c, const sched_entry *e, const yaml_node_t *map)
 {
     /* The longest fan-out item is the one that could push a field past a limit. */
@@ -19,8 +84,14 @@ static void sj_job_sample(schedval_ctx *c, const sched_entry *e, const yaml_node
     }
     job j;
     char why[256];
+    int rc = ERR_OK;
+    if (sj_plain(e) && sj_plain_valid(e, idx, why, sizeof why, &rc)) {
+        if (rc != ERR_OK)
+            schedval_error_at(c, map, "job '%s': %s", e->name, why);
+        return;
+    }
     job_init(&j);
-    int rc = schedfile_expand(e, 0, idx, &j);
+    rc = schedfile_expand(e, 0, idx, &j);
     if (rc == ERR_NOMEM)
         c->nomem = true;
     else if (rc != ERR_OK)
