@@ -48,7 +48,7 @@ typedef struct run_cfg {
     trust_publishers pubs;
     int64_t threads, max_inflight, heartbeat, capture;
     int64_t grace_ms;
-    int level, format;
+    int level, format, results;
 } run_cfg;
 
 static volatile sig_atomic_t run_stop;
@@ -190,7 +190,8 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, PROG "@%s:%ld", host, (long)getpid());
     snprintf(ident, sizeof ident, "%s:%ld", host, (long)getpid());
-    settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS, cfg->ring};
+    settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS, cfg->ring,
+                      (settle_results)cfg->results};
     worker w = {0};
     if (worker_build(&w, cfg, &env, allow, nallow) != ERR_OK) {
         log_err("cannot start: out of memory or threads");
@@ -239,6 +240,7 @@ static int target_policy(const run_cfg *c, netguard **out)
 
 static const char *const level_names[] = {"err", "warn", "notice", "info", "debug", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
+static const char *const results_names[] = {"off", "failures", "all", NULL}; /* settle_results */
 
 static int cmd_run(int argc, char **argv)
 {
@@ -256,6 +258,10 @@ static int cmd_run(int argc, char **argv)
          "AMQP heartbeat interval in seconds", NULL, 1, 300, 0},
         {"capture", "SALVO_CAPTURE", CONFIG_INT, &c.capture, "4096",
          "reply or output bytes kept for the result record", NULL, 0, 65536, 0},
+        {"results", "SALVO_RESULTS", CONFIG_ENUM, &c.results, "failures",
+         "attempts that publish a result record to salvo.results: failures (retry, dead, missed), "
+         "all, or off",
+         results_names, 0, 0, 0},
         {"allow-command", "SALVO_ALLOW_COMMAND", CONFIG_STRING, &c.allow, NULL,
          "programs command jobs may run, comma-separated (default: none)", NULL, 0, 0, 0},
         {"allow-hosts", "SALVO_ALLOW_HOSTS", CONFIG_STRING, &c.allow_hosts, NULL,

@@ -118,6 +118,18 @@ static int settle_result(settle *s, const task *t, const settle_env *env)
     return result_encode(&r, &s->result, &s->result_len);
 }
 
+/* A success's record repeats what its log line and the metrics say, and publishing it costs the
+ * broker about as much as the job itself (docs/benchmarks.md), so by default only failures get
+ * one. Duplicates never do: the attempt that ran has its own. */
+static bool settle_wants_result(const settle *s, const task *t, const settle_env *env)
+{
+    if (!t->decoded || strcmp(s->label, "duplicate") == 0)
+        return false;
+    if (env->results == SETTLE_RESULTS_ALL)
+        return true;
+    return env->results == SETTLE_RESULTS_FAILURES && s->action != OUTCOME_ACK;
+}
+
 static void settle_ids(settle *s, const task *t)
 {
     if (t->d.message_id)
@@ -160,7 +172,7 @@ int settle_build(task *t, const outcome *o, const settle_env *env, settle **out)
     }
     if (s->action == OUTCOME_DEAD || s->action == OUTCOME_MISSED)
         settle_dead(s, t, s->action == OUTCOME_MISSED ? TOPO_MISSED_KEY : TOPO_DEAD_KEY);
-    if (t->decoded && strcmp(s->label, "duplicate") != 0 && settle_result(s, t, env) != ERR_OK)
+    if (settle_wants_result(s, t, env) && settle_result(s, t, env) != ERR_OK)
         s->result = NULL; /* the record is informative; the settle itself stands */
     *out = s;
     return ERR_OK;

@@ -1,7 +1,7 @@
 /* settle: what the I/O thread must do to finish one delivery, built on the executor thread so the
  * I/O thread only publishes and acks. A settle is either "ack" (success, duplicate) or "publish
  * this follow-up, and ack the original once the broker confirms it" (retry, dead, missed), plus an
- * optional result record published without waiting. Follow-ups:
+ * optional result record (per --results) published without waiting. Follow-ups:
  *   retry:  salvo.retry "r<level>", the job re-encoded with attempt + 1, jittered expiration,
  *           headers x-salvo-due-ms and (when signing) x-salvo-kid/-sig: re-signed by the worker
  *   dead:   salvo.dead "dead",   the original body, headers x-salvo-reason/-status/-attempt/-job
@@ -20,12 +20,20 @@
 
 #define SETTLE_HDRS_MAX 4 /* dead: reason, status, attempt, job; retry: due-ms, kid, sig */
 
+/* Which attempts publish a result record (--results); the order is the option's choice list. */
+typedef enum settle_results {
+    SETTLE_RESULTS_OFF = 0,
+    SETTLE_RESULTS_FAILURES, /* retry, dead, missed: what people look for in salvo.results */
+    SETTLE_RESULTS_ALL,      /* also every success */
+} settle_results;
+
 /* What every settle needs from the worker: fixed at start, shared read-only by all executors. */
 typedef struct settle_env {
     const char *worker;       /* "host:pid" for result records */
     const int64_t *delays_ms; /* retry level delays (topo_retry_delay_ms) */
     int nlevels;
     const sign_ring *ring; /* signs retry copies; NULL when running unsigned */
+    settle_results results;
 } settle_env;
 
 typedef struct settle {

@@ -47,7 +47,9 @@ def env_fleet(ca):
 
 
 def start_worker(name, ca, extra=()):
-    return Proc([binary("salvo-worker"), "run", "--threads", 1, "--log-level", "debug", *extra],
+    # --results all: the secrecy check greps the records of the successful (authed) jobs too.
+    return Proc([binary("salvo-worker"), "run", "--threads", 1, "--log-level", "debug",
+                 "--results", "all", *extra],
                 os.path.join(S.work.path, f"{name}.log"), env=env_fleet(ca), name=name)
 
 

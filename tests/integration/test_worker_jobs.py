@@ -260,7 +260,7 @@ def main():
                 Target(work.path, delay_ms=2000) as slow:
             S.broker, S.target, S.slow = broker, target, slow
             S.worker = Proc([binary("salvo-worker"), "run", "--amqp-url", broker.amqp_url,
-                             "--threads", "2", "--max-inflight", "500",
+                             "--threads", "2", "--max-inflight", "500", "--results", "all",
                              "--allow-command", "/bin/echo,/usr/bin/env",
                              "--metrics-addr", "127.0.0.1:0"],
                             os.path.join(work.path, "worker.log"), name="salvo-worker")

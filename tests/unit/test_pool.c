@@ -87,7 +87,10 @@ static int group_teardown(void **state)
 static int setup(void **state)
 {
     fix *f = calloc(1, sizeof *f);
-    f->env = (settle_env){"test:1", delays, 5, NULL}; /* unsigned: test_trust covers keys */
+    /* Unsigned (test_trust covers keys); every attempt gets a result record unless a test
+     * changes it before dispatching (the dispatch orders the change before the executors'
+     * reads). */
+    f->env = (settle_env){"test:1", delays, 5, NULL, SETTLE_RESULTS_ALL};
     assert_int_equal(outq_new(&f->q), ERR_OK);
     assert_int_equal(recent_new(1024, &f->rec), ERR_OK);
     assert_int_equal(inflight_new(64, &f->inf), ERR_OK);
@@ -293,6 +296,30 @@ static void test_retry_settle(void **state)
     free_list(s);
 }
 
+/* --results failures (the default) records a retry but not a success; off records neither. */
+static void test_results_mode(void **state)
+{
+    fix *f = *state;
+    f->env.results = SETTLE_RESULTS_FAILURES;
+    pool_dispatch(f->p, make_task(f, "/status/200", now_ms(), 1, 3));
+    settle *s = collect(f, 1, 3000);
+    assert_string_equal(s->label, "ok");
+    assert_null(s->result);
+    free_list(s);
+    pool_dispatch(f->p, make_task(f, "/status/503", now_ms(), 1, 4));
+    s = collect(f, 1, 3000);
+    assert_int_equal(s->action, OUTCOME_RETRY);
+    assert_non_null(s->result);
+    assert_non_null(strstr(s->result, "\"outcome\":\"retry\""));
+    free_list(s);
+    f->env.results = SETTLE_RESULTS_OFF;
+    pool_dispatch(f->p, make_task(f, "/status/503", now_ms(), 1, 5));
+    s = collect(f, 1, 3000);
+    assert_int_equal(s->action, OUTCOME_RETRY);
+    assert_null(s->result);
+    free_list(s);
+}
+
 /* Undecodable bytes: dead with the decoder's reason, the original body and headers. */
 static void test_malformed_settle(void **state)
 {
@@ -369,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_until_due, setup, teardown),
         cmocka_unit_test_setup_teardown(test_skew_and_duplicate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_settle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_results_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redelivery_parks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),

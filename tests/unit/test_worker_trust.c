@@ -199,7 +199,7 @@ static void test_retry_is_resigned(void **state)
     assert_int_equal(drc, ERR_OK);
     t->decoded = true;
     static const int64_t delays[] = {1000, 2000};
-    settle_env env = {"test:1", delays, 2, ring};
+    settle_env env = {"test:1", delays, 2, ring, SETTLE_RESULTS_FAILURES};
     outcome o = {OUTCOME_RETRY, 1, "retry", ""};
     settle *s = NULL;
     assert_int_equal(settle_build(t, &o, &env, &s), ERR_OK);
