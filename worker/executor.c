@@ -2,6 +2,7 @@
  * per-task steps (admit, start, finish) live in run.c. */
 #include "executor.h"
 
+#include "clock.h"
 #include "cmdexec.h"
 #include "err.h"
 #include "log.h"
@@ -9,6 +10,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 /* Poll bound when nothing else limits it: stop requests also arrive by wakeup, so this only
  * bounds how stale a missed wakeup could make the loop. */
@@ -26,12 +29,17 @@ int executor_init(executor *ex, exec_shared *sh, int idx, size_t max_cmds)
         return ERR_NOMEM;
     ex->sh = sh;
     ex->idx = idx;
+    /* Without it (never expected), held requests are released by poll's timeout, up to 1 ms
+     * late. */
+    ex->release_fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     atomic_init(&ex->load, 0);
     ex->max_cmds = max_cmds ? max_cmds : 1;
     ex->cmds = calloc(ex->max_cmds, sizeof *ex->cmds);
     if (!ex->cmds || httpcall_multi_new(&sh->limits, &ex->multi) != ERR_OK) {
         free(ex->cmds);
         pthread_mutex_destroy(&ex->mu);
+        if (ex->release_fd >= 0)
+            close(ex->release_fd);
         memset(ex, 0, sizeof *ex); /* what executor_fini recognises as "never built" */
         return ERR_NOMEM;
     }
@@ -103,16 +111,40 @@ static int executor_poll_ms(const executor *ex)
     return ms;
 }
 
+/* Keep the release timer armed at the earliest held instant. poll's timeout is whole
+ * milliseconds, rounded up so that nothing is released early, so it wakes the thread up to 1 ms
+ * after the instant; an absolute realtime timerfd wakes it on time (tens of microseconds). */
+static void executor_arm_release(executor *ex)
+{
+    int64_t at = ex->nheld ? ex->held_next_ns : 0;
+    if (ex->release_fd < 0 || at == ex->release_armed_ns)
+        return;
+    struct itimerspec its = {{0, 0}, {0, 0}}; /* all zero disarms */
+    its.it_value.tv_sec = (time_t)(at / CLOCK_NS_PER_SEC);
+    its.it_value.tv_nsec = (long)(at % CLOCK_NS_PER_SEC);
+    if (timerfd_settime(ex->release_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        ex->release_armed_ns = at;
+}
+
 static void executor_poll(executor *ex)
 {
     struct pollfd fds[256];
     size_t n = 0;
+    executor_arm_release(ex);
+    if (ex->release_armed_ns)
+        fds[n++] = (struct pollfd){ex->release_fd, POLLIN, 0};
     for (size_t i = 0; i < ex->ncmds && n < sizeof fds / sizeof fds[0]; i++) {
         int fd = cmdexec_fd(ex->cmds[i]->cmd);
         if (fd >= 0)
             fds[n++] = (struct pollfd){fd, POLLIN, 0};
     }
     httpcall_multi_poll(ex->multi, fds, n, executor_poll_ms(ex));
+    if (ex->release_armed_ns && (fds[0].revents & POLLIN)) {
+        uint64_t expirations;
+        ssize_t r = read(ex->release_fd, &expirations, sizeof expirations);
+        (void)r;                  /* EAGAIN only if another read got there first */
+        ex->release_armed_ns = 0; /* fired: a timerfd does not fire twice */
+    }
 }
 
 /* One pass: new tasks, waiting tasks, transfers, commands. */
@@ -195,6 +227,9 @@ void executor_fini(executor *ex)
     run_drop_all(ex);
     free(ex->cmds);
     ex->cmds = NULL;
+    if (ex->release_fd >= 0)
+        close(ex->release_fd);
+    ex->release_fd = -1;
     httpcall_multi_free(ex->multi);
     ex->multi = NULL;
     pthread_mutex_destroy(&ex->mu);

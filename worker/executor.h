@@ -55,6 +55,8 @@ typedef struct executor {
     task *running;                     /* HTTP transfers attached to multi (next/prev) */
     size_t nheld;                      /* running transfers whose request is still held */
     int64_t held_next_ns;              /* earliest due instant among them (realtime) */
+    int release_fd;                    /* realtime timerfd armed at held_next_ns; -1: none */
+    int64_t release_armed_ns;          /* the instant it is armed at; 0: disarmed */
     task **cmds;                       /* running commands */
     size_t ncmds, max_cmds;
 } executor;
