@@ -64,6 +64,22 @@ void executor_push(executor *ex, task *t)
         httpcall_multi_wakeup(ex->multi);
 }
 
+void executor_push_due(executor *ex, task *t)
+{
+    t->next = NULL;
+    atomic_fetch_add(&ex->load, 1);
+    pthread_mutex_lock(&ex->mu);
+    bool was_empty = ex->due_head == NULL;
+    if (ex->due_tail)
+        ex->due_tail->next = t;
+    else
+        ex->due_head = t;
+    ex->due_tail = t;
+    pthread_mutex_unlock(&ex->mu);
+    if (was_empty)
+        httpcall_multi_wakeup(ex->multi);
+}
+
 size_t executor_load(executor *ex)
 {
     return atomic_load(&ex->load);
@@ -78,14 +94,38 @@ void executor_stop(executor *ex, bool abort)
     httpcall_multi_wakeup(ex->multi);
 }
 
-/* Take the whole inbox and read the stop flags in one critical section. */
+/* Put the due list (mutex held) in front of list and empty it. */
+static task *executor_due_before(executor *ex, task *list)
+{
+    task *head = ex->due_head;
+    if (!head)
+        return list;
+    ex->due_tail->next = list;
+    ex->due_head = ex->due_tail = NULL;
+    return head;
+}
+
+/* Take the due list and the whole inbox, due tasks first, and read the stop flags in one
+ * critical section. */
 static task *executor_take(executor *ex, bool *stopping, bool *aborting)
 {
     pthread_mutex_lock(&ex->mu);
     task *list = ex->in_head;
     ex->in_head = ex->in_tail = NULL;
+    list = executor_due_before(ex, list);
     *stopping = ex->stopping;
     *aborting = ex->aborting;
+    pthread_mutex_unlock(&ex->mu);
+    return list;
+}
+
+/* Between two slices of a burst: tasks the hold released meanwhile go ahead of the admissions
+ * still waiting. A 5,000-job fan-out admitted until its instant would otherwise keep its own
+ * first jobs, released 180 ms early to be written corked, from starting until after it. */
+static task *executor_take_due(executor *ex, task *list)
+{
+    pthread_mutex_lock(&ex->mu);
+    list = executor_due_before(ex, list);
     pthread_mutex_unlock(&ex->mu);
     return list;
 }
@@ -163,6 +203,7 @@ static void executor_pass(executor *ex, task *in)
             else
                 run_admit(ex, t);
         }
+        in = executor_take_due(ex, in);
         if (in) {
             run_release(ex);
             httpcall_multi_perform(ex->multi);

@@ -45,8 +45,9 @@ typedef struct executor {
     httpcall_multi *multi;
     pthread_t thread;
     bool started;
-    pthread_mutex_t mu; /* guards the inbox and the stop flags */
+    pthread_mutex_t mu; /* guards the inbox, the due list and the stop flags */
     task *in_head, *in_tail;
+    task *due_head, *due_tail; /* released by the hold: started before any waiting admission */
     bool stopping, aborting;
     atomic_size_t load; /* tasks pushed and not yet settled or handed to the hold */
     /* Executor-thread only. */
@@ -68,6 +69,10 @@ int executor_init(executor *ex, exec_shared *sh, int idx, size_t max_cmds);
 int executor_start(executor *ex);
 /* Hand over a task (ownership moves). Thread-safe; wakes the executor. */
 void executor_push(executor *ex, task *t);
+/* Hand over an admitted task whose instant has come (ownership moves): it is started ahead of
+ * every delivery still waiting for admission, even in the middle of a pass. Thread-safe; wakes
+ * the executor. */
+void executor_push_due(executor *ex, task *t);
 /* Tasks this executor is responsible for now. Thread-safe. */
 size_t executor_load(executor *ex);
 /* Ask the thread to stop: gracefully once it has nothing left, or at once (abort) dropping every

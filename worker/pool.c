@@ -17,11 +17,26 @@ struct pool {
     bool stopped;
 };
 
+/* The least-loaded executor. */
+static executor *pool_pick(pool *p)
+{
+    size_t best = 0, best_load = SIZE_MAX;
+    for (size_t i = 0; i < p->n; i++) {
+        size_t l = executor_load(&p->ex[i]);
+        if (l < best_load) {
+            best = i;
+            best_load = l;
+        }
+    }
+    return &p->ex[best];
+}
+
+/* Held tasks whose instant came: ahead of every admission still queued. */
 static void pool_fire(void *ud, void **items, size_t n)
 {
     pool *p = ud;
     for (size_t i = 0; i < n; i++)
-        pool_dispatch(p, items[i]);
+        executor_push_due(pool_pick(p), items[i]);
 }
 
 static void pool_drop_held(void *ud, void *item)
@@ -79,15 +94,7 @@ int pool_start(pool *p)
 
 void pool_dispatch(pool *p, task *t)
 {
-    size_t best = 0, best_load = SIZE_MAX;
-    for (size_t i = 0; i < p->n; i++) {
-        size_t l = executor_load(&p->ex[i]);
-        if (l < best_load) {
-            best = i;
-            best_load = l;
-        }
-    }
-    executor_push(&p->ex[best], t);
+    executor_push(pool_pick(p), t);
 }
 
 void pool_set_generation(pool *p, uint64_t gen)
