@@ -33,6 +33,9 @@ typedef struct sign_key {
     char kid[SIGN_KID_MAX + 1];
     unsigned char secret[SIGN_SECRET_MAX];
     size_t len;
+    /* HMAC keyed with secret and fed nothing yet. Each message works on a copy: the key
+     * schedule (EVP_MAC_init) was 10,500 of the ~27,600 instructions of a job's check. */
+    EVP_MAC_CTX *keyed;
 } sign_key;
 
 struct sign_ring {
@@ -118,6 +121,20 @@ static long sign_b64_decode(const char *s, size_t len, unsigned char *out, size_
     return (long)n;
 }
 
+/* An HMAC-SHA256 context keyed with k's secret; NULL when out of memory. */
+static EVP_MAC_CTX *sign_keyed_new(const sign_ring *r, const sign_key *k)
+{
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(r->mac);
+    if (ctx && !EVP_MAC_init(ctx, k->secret, k->len, params)) {
+        EVP_MAC_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
 /* One "keyid:base64secret" entry, already trimmed. `where` is e.g. "key file x line 3". */
 static int sign_add_entry(sign_ring *r, const char *s, size_t len, const char *where, char *err,
                           size_t cap)
@@ -152,6 +169,11 @@ static int sign_add_entry(sign_ring *r, const char *s, size_t len, const char *w
     }
     memcpy(k->kid, kid, klen + 1);
     k->len = (size_t)n;
+    k->keyed = sign_keyed_new(r, k);
+    if (!k->keyed) {
+        OPENSSL_cleanse(k, sizeof *k);
+        return sign_fail(err, cap, ERR_NOMEM, "%s: key '%s': out of memory", where, kid);
+    }
     r->n++;
     return ERR_OK;
 }
@@ -265,6 +287,8 @@ void sign_ring_free(sign_ring *r)
 {
     if (!r)
         return;
+    for (size_t i = 0; i < r->n; i++)
+        EVP_MAC_CTX_free(r->keys[i].keyed);
     EVP_MAC_free(r->mac);
     OPENSSL_cleanse(r, sizeof *r);
     free(r);
@@ -280,20 +304,18 @@ const char *sign_ring_kid(const sign_ring *r, size_t i)
     return r && i < r->n ? r->keys[i].kid : NULL;
 }
 
-/* HMAC-SHA256 of the canonical string into mac[SIGN_MAC_LEN]. ERR_OK or ERR_NOMEM. */
-static int sign_mac(const sign_ring *r, const sign_key *k, const char *message_id, int64_t due_ms,
-                    const void *body, size_t len, unsigned char *mac)
+/* HMAC-SHA256 of the canonical string into mac[SIGN_MAC_LEN]. ERR_OK or ERR_NOMEM. Works on
+ * a copy of the key's context, so threads sharing the ring never write to it. */
+static int sign_mac(const sign_key *k, const char *message_id, int64_t due_ms, const void *body,
+                    size_t len, unsigned char *mac)
 {
-    char digest[] = "SHA256", head[SIGN_KID_MAX + 64];
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                           OSSL_PARAM_construct_end()};
+    char head[SIGN_KID_MAX + 64];
     int hl = snprintf(head, sizeof head, SIGN_PREFIX "%s\n", k->kid);
     char due[32];
     int dl = snprintf(due, sizeof due, "\n%" PRId64 "\n", due_ms);
     size_t out_len = 0;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(r->mac);
-    int ok = ctx && EVP_MAC_init(ctx, k->secret, k->len, params) &&
-             EVP_MAC_update(ctx, (const unsigned char *)head, (size_t)hl) &&
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(k->keyed);
+    int ok = ctx && EVP_MAC_update(ctx, (const unsigned char *)head, (size_t)hl) &&
              EVP_MAC_update(ctx, (const unsigned char *)message_id, strlen(message_id)) &&
              EVP_MAC_update(ctx, (const unsigned char *)due, (size_t)dl) &&
              (len == 0 || EVP_MAC_update(ctx, body, len)) &&
@@ -310,7 +332,7 @@ int sign_compute(const sign_ring *ring, char *key_id_out, const char *message_id
     if (!ring || ring->n == 0 || !message_id || strchr(message_id, '\n') || (!body && len))
         return ERR_INVAL;
     const sign_key *k = &ring->keys[0];
-    int rc = sign_mac(ring, k, message_id, due_ms, body, len, mac);
+    int rc = sign_mac(k, message_id, due_ms, body, len, mac);
     if (rc != ERR_OK)
         return rc;
     for (size_t i = 0; i < SIGN_MAC_LEN; i++) {
@@ -374,7 +396,7 @@ int sign_verify(const sign_ring *ring, const char *key_id, const char *sig_hex,
         message_id = "";
     if (!sign_hex_decode(sig_hex, got) || strchr(message_id, '\n') || (!body && len))
         return sign_fail(reason, cap, ERR_SIGNATURE, "bad-signature: malformed");
-    int rc = sign_mac(ring, k, message_id, due_ms, body, len, want);
+    int rc = sign_mac(k, message_id, due_ms, body, len, want);
     if (rc != ERR_OK)
         return sign_fail(reason, cap, rc, "bad-signature: out of memory");
     if (CRYPTO_memcmp(want, got, SIGN_MAC_LEN) != 0)
