@@ -163,11 +163,46 @@ static void test_allow_list(void **state)
     netguard_free(g);
 }
 
+static int build(const char *url, char *reason, size_t cap)
+{
+    job j = make_job(url, false);
+    httpcall *c = NULL;
+    int rc = httpcall_new(&j, 256, &c, reason, cap);
+    httpcall_free(c);
+    return rc;
+}
+
+/* httpcall keeps the last authority that passed: a new policy, or a URL whose authority only
+ * starts the same, is checked again. */
+static void test_kept_verdict(void **state)
+{
+    (void)state;
+    netguard *g = NULL;
+    char err[128], reason[160] = "", url[96];
+    httpcall_set_policy(NULL, NULL);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/a", server_port);
+    assert_int_equal(build(url, reason, sizeof reason), ERR_OK);
+    assert_int_equal(netguard_new("localhost", false, &g, err, sizeof err), ERR_OK);
+    httpcall_set_policy(g, NULL);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/b", server_port);
+    assert_int_equal(build(url, reason, sizeof reason), ERR_INVAL);
+    assert_string_equal(reason, "target refused: host 127.0.0.1 is not in the allowed hosts");
+    snprintf(url, sizeof url, "http://localhost:%u/a", server_port);
+    assert_int_equal(build(url, reason, sizeof reason), ERR_OK);
+    snprintf(url, sizeof url, "http://localhost:%u@169.254.169.254/a", server_port);
+    assert_int_equal(build(url, reason, sizeof reason), ERR_INVAL);
+    snprintf(url, sizeof url, "http://localhost.evil:%u/a", server_port);
+    assert_int_equal(build(url, reason, sizeof reason), ERR_INVAL);
+    httpcall_set_policy(NULL, NULL);
+    netguard_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_literals),
         cmocka_unit_test(test_allow_list),
+        cmocka_unit_test(test_kept_verdict),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
