@@ -55,6 +55,7 @@ typedef struct executor {
     task *started_log;                 /* started this pass, logged after the perform */
     task *running;                     /* HTTP transfers attached to multi (next/prev) */
     size_t nheld;                      /* running transfers whose request is still held */
+    task *held;                        /* those transfers (hnext/hprev) */
     int64_t held_next_ns;              /* earliest due instant among them (realtime) */
     int release_fd;                    /* realtime timerfd armed at held_next_ns; -1: none */
     int64_t release_armed_ns;          /* the instant it is armed at; 0: disarmed */

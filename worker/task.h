@@ -19,8 +19,10 @@ typedef struct task {
     struct task *next;     /* link in whichever queue holds the task now */
     struct task *prev;     /* with next: the executor's list of running transfers */
     struct task *log_next; /* the executor's "started this pass" list */
-    mq_delivery d;         /* owned; the body is kept for dead letters until the task settles */
-    job j;                 /* decoded and expanded job, valid when decoded */
+    struct task *hnext;    /* with hprev: the executor's running transfers still held */
+    struct task *hprev;
+    mq_delivery d; /* owned; the body is kept for dead letters until the task settles */
+    job j;         /* decoded and expanded job, valid when decoded */
     bool decoded;
     bool bad_publisher; /* set by the I/O thread: user_id not on the allow-list */
     bool admitted;      /* admission done: next stop is starting it */
