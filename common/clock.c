@@ -76,7 +76,8 @@ static int64_t floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-char *clock_format_iso(int64_t real_ns, int digits, char *buf, size_t cap)
+/* Years outside 0-9999 (never a due instant, but the contract covers them). */
+static char *clock_format_wide(int64_t real_ns, int digits, char *buf, size_t cap)
 {
     int64_t secs = floor_div(real_ns, CLOCK_NS_PER_SEC);
     int64_t frac = real_ns - secs * CLOCK_NS_PER_SEC;
@@ -95,6 +96,54 @@ char *clock_format_iso(int64_t real_ns, int digits, char *buf, size_t cap)
     }
     if ((size_t)n + 1 < cap)
         snprintf(buf + n, cap - (size_t)n, "Z");
+    return buf;
+}
+
+/* v as exactly n decimal digits at p; returns the end. */
+static char *clock_put(char *p, int64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
+/* Digits by hand rather than three snprintf calls: every log line, result record and request
+ * header formats an instant, and snprintf made it ~4,200 instructions a call. */
+char *clock_format_iso(int64_t real_ns, int digits, char *buf, size_t cap)
+{
+    int64_t secs = floor_div(real_ns, CLOCK_NS_PER_SEC);
+    int64_t frac = real_ns - secs * CLOCK_NS_PER_SEC;
+    int64_t days = floor_div(secs, 86400);
+    int64_t sod = secs - days * 86400;
+    int64_t y;
+    unsigned m, d;
+    clock_civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        return clock_format_wide(real_ns, digits, buf, cap);
+    char out[40], *p = out; /* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" */
+    p = clock_put(p, y, 4);
+    *p++ = '-';
+    p = clock_put(p, m, 2);
+    *p++ = '-';
+    p = clock_put(p, d, 2);
+    *p++ = 'T';
+    p = clock_put(p, sod / 3600, 2);
+    *p++ = ':';
+    p = clock_put(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = clock_put(p, sod % 60, 2);
+    if (digits == 3 || digits == 6 || digits == 9) {
+        *p++ = '.';
+        p = clock_put(p, frac / (digits == 3 ? 1000000 : digits == 6 ? 1000 : 1), digits);
+    }
+    *p++ = 'Z';
+    if (cap == 0)
+        return buf;
+    size_t n = (size_t)(p - out) < cap ? (size_t)(p - out) : cap - 1; /* as snprintf truncates */
+    memcpy(buf, out, n);
+    buf[n] = '\0';
     return buf;
 }
 
