@@ -167,6 +167,9 @@ int mq_cancel(mq *m); /* basic.cancel of our consumer; deliveries in flight stil
 /* Settle a delivery. Returns ERR_INVAL (and does nothing) when d_gen is not this connection's
  * generation: acking a tag from an old connection would close the channel with 406. */
 int mq_ack(mq *m, uint64_t d_gen, int channel, uint64_t tag);
+/* basic.ack with multiple=true: every unacked delivery on channel up to and including tag,
+ * which must itself be unacked (RabbitMQ closes the channel otherwise). Errors as mq_ack. */
+int mq_ack_upto(mq *m, uint64_t d_gen, int channel, uint64_t tag);
 int mq_reject(mq *m, uint64_t d_gen, int channel, uint64_t tag, bool requeue);
 
 /* Wait up to timeout_ms for the next broker event, servicing heartbeats. When wake_fd >= 0,

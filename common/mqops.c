@@ -275,17 +275,27 @@ int mq_cancel(mq *m)
     return mq_check(m, "basic.cancel", "", err, sizeof err);
 }
 
-int mq_ack(mq *m, uint64_t d_gen, int channel, uint64_t tag)
+static int mq_send_ack(mq *m, uint64_t d_gen, int channel, uint64_t tag, int multiple)
 {
     if (d_gen != m->gen)
         return ERR_INVAL;
     if (!m->open)
         return ERR_MQ_CLOSED;
-    if (amqp_basic_ack(m->conn, (amqp_channel_t)channel, tag, 0) != AMQP_STATUS_OK) {
+    if (amqp_basic_ack(m->conn, (amqp_channel_t)channel, tag, multiple) != AMQP_STATUS_OK) {
         m->open = false;
         return ERR_MQ_CLOSED;
     }
     return ERR_OK;
+}
+
+int mq_ack(mq *m, uint64_t d_gen, int channel, uint64_t tag)
+{
+    return mq_send_ack(m, d_gen, channel, tag, 0);
+}
+
+int mq_ack_upto(mq *m, uint64_t d_gen, int channel, uint64_t tag)
+{
+    return mq_send_ack(m, d_gen, channel, tag, 1);
 }
 
 int mq_reject(mq *m, uint64_t d_gen, int channel, uint64_t tag, bool requeue)

@@ -17,12 +17,40 @@ static const char *acker_id(const settle *s)
     return s->id ? s->id : "-";
 }
 
+/* Ack a delivery of this connection: through the batch, or on its own when the batch does not
+ * track it. */
+static int acker_ack_tag(consumer *c, uint64_t gen, int channel, uint64_t tag)
+{
+    if (gen != mq_generation(c->m))
+        return ERR_INVAL;
+    if (!mq_is_open(c->m))
+        return ERR_MQ_CLOSED;
+    if (channel == MQ_CH_MAIN && ackbatch_settle(&c->acks, tag, clock_mono_ns()) == ERR_OK)
+        return ERR_OK;
+    return mq_ack(c->m, gen, channel, tag);
+}
+
+static int acker_send(void *arg, uint64_t tag, bool multiple)
+{
+    consumer *c = arg;
+    uint64_t gen = mq_generation(c->m);
+    return multiple ? mq_ack_upto(c->m, gen, MQ_CH_MAIN, tag) : mq_ack(c->m, gen, MQ_CH_MAIN, tag);
+}
+
+void acker_flush(consumer *c, bool force)
+{
+    if (!c->m || ackbatch_settled(&c->acks) == 0)
+        return;
+    int64_t now = clock_mono_ns();
+    if (force || now >= ackbatch_due(&c->acks))
+        ackbatch_flush(&c->acks, now, force, acker_send, c);
+}
+
 /* A copy parked behind an original that is now settled: ack it without running it. */
 static void acker_ack_parked(consumer *c, task *t)
 {
     c->outstanding--;
-    if (c->m && t->d.gen == mq_generation(c->m) &&
-        mq_ack(c->m, t->d.gen, t->d.channel, t->d.tag) == ERR_OK) {
+    if (c->m && acker_ack_tag(c, t->d.gen, t->d.channel, t->d.tag) == ERR_OK) {
         c->st->duplicates++;
         wmetrics_outcome(c->wm, "duplicate");
         log_msg(LOG_INFO, t->j.id, "duplicate attempt=%u: the running copy settled; acked",
@@ -95,7 +123,7 @@ static void acker_log_followup(consumer *c, const settle *s)
 /* Ack the original and remember the attempt as settled. */
 static void acker_ack(consumer *c, settle *s)
 {
-    if (mq_ack(c->m, s->gen, s->channel, s->tag) == ERR_OK) {
+    if (acker_ack_tag(c, s->gen, s->channel, s->tag) == ERR_OK) {
         c->st->acked++;
         wmetrics_settled(c->wm, s->label, s->reason, s->retry_level);
     }
@@ -187,7 +215,8 @@ void acker_confirmed(consumer *c, uint64_t tag, bool multiple)
                     "follow-up to %s/%s was unroutable; original rejected to the queue's "
                     "dead-letter exchange",
                     s->exchange, s->routing_key);
-            mq_reject(c->m, s->gen, s->channel, s->tag, false);
+            if (mq_reject(c->m, s->gen, s->channel, s->tag, false) == ERR_OK)
+                ackbatch_forget(&c->acks, s->tag);
         } else {
             acker_log_followup(c, s);
             acker_ack(c, s);

@@ -1,11 +1,13 @@
 /* acker: how the worker's I/O thread settles what executors send back. Each settle is either
- * acked at once (success, duplicate) or its follow-up (retry, dead letter, missed) is published on
- * the confirmed channel and the original acked when the confirm arrives. Every settle ends in
- * acker_done, which releases its inflight claim and acks (or reruns) copies parked behind it.
- * All of it runs on the I/O thread, the only thread that touches the connection. */
+ * acked (success, duplicate; acks go out in batches, see ackbatch.h) or its follow-up (retry, dead
+ * letter, missed) is published on the confirmed channel and the original acked when the confirm
+ * arrives. Every settle ends in acker_done, which releases its inflight claim and acks (or reruns)
+ * copies parked behind it. All of it runs on the I/O thread, the only thread that touches the
+ * connection. */
 #ifndef SALVO_ACKER_H
 #define SALVO_ACKER_H
 
+#include "ackbatch.h"
 #include "consume.h"
 #include "pending.h"
 
@@ -27,6 +29,7 @@ typedef struct consumer {
     unsigned failures;  /* consecutive failed connection rounds */
     int64_t retry_at;   /* monotonic ns of the next connection round */
     pending pend;       /* follow-ups awaiting confirms on this connection */
+    ackbatch acks;      /* this connection's deliveries, acked in batches */
     settle *deferred;   /* settles held while the broker blocks publishing (LIFO is fine) */
     size_t outstanding; /* deliveries handed to the pool, not yet settled back */
     bool draining;
@@ -44,5 +47,7 @@ void acker_confirmed(consumer *c, uint64_t tag, bool multiple);
 void acker_nacked(consumer *c, uint64_t tag, bool multiple);
 /* End a settle: settled says whether its job's attempt is now settled for good. Frees s. */
 void acker_done(consumer *c, settle *s, bool settled);
+/* Send the batched acks that are due (every settled one when force: draining, closing). */
+void acker_flush(consumer *c, bool force);
 
 #endif

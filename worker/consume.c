@@ -53,6 +53,7 @@ static void consume_connect(consumer *c)
         return;
     }
     c->m = m;
+    ackbatch_reset(&c->acks); /* tags start again at 1 on the new channel */
     c->failures = 0;
     pool_set_generation(c->pool, mq_generation(m));
     metrics_set(c->wm ? c->wm->connected : NULL, c->draining ? 0 : 1);
@@ -70,6 +71,7 @@ static void consume_lost(consumer *c, const char *why)
     mq *gone = c->m;
     c->m = NULL; /* first: copies parked behind the dropped settles must not be acked on it */
     pool_set_generation(c->pool, 0);
+    ackbatch_reset(&c->acks); /* acks not yet sent are lost with it: those jobs come back */
     for (settle *s = pending_take_all(&c->pend); s;) {
         settle *next = s->next;
         acker_done(c, s, false);
@@ -94,9 +96,12 @@ static void consume_lost(consumer *c, const char *why)
 
 static void consume_delivery(consumer *c, mq_delivery *d)
 {
-    task *t = task_new(d, clock_real_ns());
+    /* Tracked before anything else: a multiple ack must never cover a delivery the batch does
+     * not know about, so one it cannot track goes back to the queue at once. */
+    task *t = ackbatch_track(&c->acks, d->tag) == ERR_OK ? task_new(d, clock_real_ns()) : NULL;
     if (!t) {
         /* Without memory the job cannot even be held: give it back for another worker. */
+        ackbatch_forget(&c->acks, d->tag);
         mq_reject(c->m, d->gen, d->channel, d->tag, true);
         return; /* the event still owns d and frees it */
     }
@@ -155,9 +160,15 @@ static void consume_poll(consumer *c)
         poll(&p, 1, CONSUME_POLL_MS);
         return;
     }
+    int wait = CONSUME_POLL_MS;
+    int64_t due = ackbatch_due(&c->acks);
+    if (due != INT64_MAX) {
+        int64_t ms = (due - clock_mono_ns() + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS;
+        wait = ms < 0 ? 0 : ms < wait ? (int)ms : wait; /* wake for the next batch of acks */
+    }
     for (int i = 0; i < CONSUME_EVENTS_PER_DRAIN; i++) {
         mq_event ev;
-        mq_poll(c->m, i == 0 ? CONSUME_POLL_MS : 0, outq_fd(c->q), &ev);
+        mq_poll(c->m, i == 0 ? wait : 0, outq_fd(c->q), &ev);
         mq_ev_kind kind = ev.kind;
         bool alive = consume_event(c, &ev);
         mq_event_fini(&ev);
@@ -181,7 +192,8 @@ static void consume_begin_drain(consumer *c)
 
 static bool consume_drained(const consumer *c)
 {
-    return c->outstanding == 0 && pending_count(&c->pend) == 0 && !c->deferred;
+    return c->outstanding == 0 && pending_count(&c->pend) == 0 && !c->deferred &&
+           ackbatch_settled(&c->acks) == 0;
 }
 
 /* Whether the drain is over: everything settled and the last acks had time to be applied, or
@@ -210,6 +222,7 @@ static void consume_finish(consumer *c)
     bool drained = consume_drained(c);
     if (!drained)
         log_warn("stopping with %zu jobs unsettled; the broker redelivers them", c->outstanding);
+    acker_flush(c, true); /* what did settle is acked before the close */
     mq_free(c->m);
     c->m = NULL;
     pool_stop(c->pool, !drained);
@@ -225,6 +238,10 @@ static void consume_finish(consumer *c)
         }
     }
     pending_fini(&c->pend);
+    c->st->ack_frames = c->acks.acks;
+    c->st->ack_held = c->acks.held;
+    c->st->ack_tags = c->acks.tags;
+    ackbatch_fini(&c->acks);
 }
 
 int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomic_t *stop,
@@ -239,6 +256,7 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
                   .st = stats};
     memset(stats, 0, sizeof *stats);
     pending_init(&c.pend);
+    ackbatch_init(&c.acks);
     for (;;) {
         if (*stop && !c.draining)
             consume_begin_drain(&c);
@@ -248,12 +266,15 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
             consume_connect(&c);
         consume_poll(&c);
         acker_take_outq(&c);
+        acker_flush(&c, c.draining); /* a drain acks at once: its linger starts when all are */
         metrics_set(c.wm ? c.wm->inflight : NULL, (double)c.outstanding);
     }
     consume_finish(&c);
     log_notice("stopped: received %" PRIu64 ", acked %" PRIu64 ", retried %" PRIu64
-               ", dead %" PRIu64 ", missed %" PRIu64 ", duplicates %" PRIu64 ", stale %" PRIu64,
+               ", dead %" PRIu64 ", missed %" PRIu64 ", duplicates %" PRIu64 ", stale %" PRIu64
+               ", ack frames %" PRIu64 " (%" PRIu64 " held) for %" PRIu64 " deliveries",
                stats->received, stats->acked, stats->retried, stats->dead, stats->missed,
-               stats->duplicates, stats->stale);
+               stats->duplicates, stats->stale, stats->ack_frames, stats->ack_held,
+               stats->ack_tags);
     return ERR_OK;
 }

@@ -40,6 +40,9 @@ typedef struct consume_deps {
 /* Counters of one run, for the final log line and tests. */
 typedef struct consume_stats {
     uint64_t received, acked, retried, dead, missed, duplicates, stale, returned, reconnects;
+    /* basic.ack frames sent through the batch, those of a tag held behind an open one, and
+     * the deliveries they covered */
+    uint64_t ack_frames, ack_held, ack_tags;
 } consume_stats;
 
 /* Run until *stop becomes non-zero, then drain: cancel the consumer, let jobs in flight finish
