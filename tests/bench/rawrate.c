@@ -25,10 +25,11 @@
 #define RR_WAIT_US    200000 /* one blocking frame wait; short so stalls are noticed */
 #define RR_DRAIN_EACH 64     /* publishes between non-blocking reads of pending confirms */
 #define RR_CONSUMERS  16
+#define RR_CHANNELS   8 /* --channels: publishing channels, each in confirm mode */
 
 typedef struct rr_opts {
     const char *url, *schedule, *entry, *queue;
-    long count, consumers, prefetch, window;
+    long count, consumers, prefetch, window, channels;
 } rr_opts;
 
 /* What the threads share: set up before they start, then only the atomics change. */
@@ -43,11 +44,26 @@ typedef struct rr_run {
     char err[256];
 } rr_run;
 
-/* Publisher confirms: tags are 1..n in publish order; `multiple` settles all up to a tag. */
+/* Publisher confirms of one channel: tags are 1..n in publish order on it; `multiple` settles
+ * all up to a tag. */
 typedef struct rr_confirms {
     uint8_t *done;
     size_t n, lo, count;
 } rr_confirms;
+
+/* Every publishing channel's confirms: message i goes to channel 1 + i % nch. */
+typedef struct rr_pub {
+    rr_confirms k[RR_CHANNELS];
+    int nch;
+} rr_pub;
+
+static size_t rr_confirmed(const rr_pub *pb)
+{
+    size_t n = 0;
+    for (int i = 0; i < pb->nch; i++)
+        n += pb->k[i].count;
+    return n;
+}
 
 static void rr_fail(rr_run *r, const char *msg)
 {
@@ -72,7 +88,7 @@ static void rr_confirm(rr_confirms *k, uint64_t tag, bool multiple)
 
 /* Read one frame on the publishing connection within timeout_us: 1 handled, 0 nothing came,
  * -1 error (nack, return, close) with err set. */
-static int rr_pub_frame(amqp_connection_state_t c, rr_confirms *k, long timeout_us, char *err,
+static int rr_pub_frame(amqp_connection_state_t c, rr_pub *pb, long timeout_us, char *err,
                         size_t cap)
 {
     amqp_frame_t f;
@@ -86,9 +102,9 @@ static int rr_pub_frame(amqp_connection_state_t c, rr_confirms *k, long timeout_
     }
     if (f.frame_type != AMQP_FRAME_METHOD)
         return 1;
-    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD && f.channel >= 1 && f.channel <= pb->nch) {
         const amqp_basic_ack_t *a = f.payload.method.decoded;
-        rr_confirm(k, a->delivery_tag, a->multiple);
+        rr_confirm(&pb->k[f.channel - 1], a->delivery_tag, a->multiple);
         return 1;
     }
     snprintf(err, cap, "publisher got method 0x%08x (nack, return or close)", f.payload.method.id);
@@ -127,20 +143,22 @@ static int rr_publish_one(amqp_connection_state_t c, const rr_run *r, size_t i)
         p._flags |= AMQP_BASIC_EXPIRATION_FLAG;
     }
     amqp_bytes_t body = {s->m[i].len, s->m[i].body};
-    return amqp_basic_publish(c, RAWAMQP_CH, amqp_cstring_bytes(""),
-                              amqp_cstring_bytes(r->o->queue), 1, 0, &p, body);
+    amqp_channel_t ch = (amqp_channel_t)(RAWAMQP_CH + (long)i % r->o->channels);
+    return amqp_basic_publish(c, ch, amqp_cstring_bytes(""), amqp_cstring_bytes(r->o->queue), 1, 0,
+                              &p, body);
 }
 
 /* Wait until at most `limit` publishes are unconfirmed. 0, or -1 with err set. */
-static int rr_settle(amqp_connection_state_t c, rr_confirms *k, size_t published, size_t limit,
+static int rr_settle(amqp_connection_state_t c, rr_pub *pb, size_t published, size_t limit,
                      char *err, size_t cap)
 {
     int64_t deadline = clock_mono_ns() + RR_STALL_NS;
-    while (published - k->count > limit) {
-        if (rr_pub_frame(c, k, RR_WAIT_US, err, cap) < 0)
+    while (published - rr_confirmed(pb) > limit) {
+        if (rr_pub_frame(c, pb, RR_WAIT_US, err, cap) < 0)
             return -1;
         if (clock_mono_ns() > deadline) {
-            snprintf(err, cap, "no confirm progress for 30 s (%zu of %zu)", k->count, published);
+            snprintf(err, cap, "no confirm progress for 30 s (%zu of %zu)", rr_confirmed(pb),
+                     published);
             return -1;
         }
         amqp_maybe_release_buffers(c);
@@ -153,11 +171,15 @@ static int rr_settle(amqp_connection_state_t c, rr_confirms *k, size_t published
 static int64_t rr_publish_all(amqp_connection_state_t c, rr_run *r, char *err, size_t cap)
 {
     size_t n = r->msgs->n, limit = (size_t)r->o->window;
-    rr_confirms k = {calloc(n, 1), n, 0, 0};
+    rr_pub pb = {.nch = (int)r->o->channels};
     int64_t done_ns = -1;
-    if (!k.done) {
-        snprintf(err, cap, "out of memory");
-        return -1;
+    for (int i = 0; i < pb.nch; i++) {
+        size_t ni = n / (size_t)pb.nch + ((size_t)i < n % (size_t)pb.nch);
+        pb.k[i] = (rr_confirms){calloc(ni ? ni : 1, 1), ni, 0, 0};
+        if (!pb.k[i].done) {
+            snprintf(err, cap, "out of memory");
+            goto out;
+        }
     }
     for (size_t i = 0; i < n && !atomic_load(&r->failed); i++) {
         if (rr_publish_one(c, r, i) != AMQP_STATUS_OK) {
@@ -166,19 +188,20 @@ static int64_t rr_publish_all(amqp_connection_state_t c, rr_run *r, char *err, s
         }
         if (i % RR_DRAIN_EACH == RR_DRAIN_EACH - 1) {
             int got;
-            while ((got = rr_pub_frame(c, &k, 0, err, cap)) == 1)
+            while ((got = rr_pub_frame(c, &pb, 0, err, cap)) == 1)
                 ;
             if (got < 0)
                 goto out;
             amqp_maybe_release_buffers(c);
         }
-        if (rr_settle(c, &k, i + 1, limit, err, cap) != 0)
+        if (rr_settle(c, &pb, i + 1, limit, err, cap) != 0)
             goto out;
     }
-    if (rr_settle(c, &k, n, 0, err, cap) == 0)
+    if (rr_settle(c, &pb, n, 0, err, cap) == 0)
         done_ns = clock_mono_ns();
 out:
-    free(k.done);
+    for (int i = 0; i < pb.nch; i++)
+        free(pb.k[i].done);
     return done_ns;
 }
 
@@ -236,10 +259,12 @@ static void rr_usage(FILE *to, int code)
 {
     fputs("usage: rawrate --amqp-url URL --schedule FILE [--entry NAME] [--count N]\n"
           "               [--consumers K] [--prefetch P] [--window W] [--queue NAME]\n"
+          "               [--channels C]\n"
           "  Publishes one firing of the entry (default: the first; --count caps it) with\n"
           "  confirms, at most W unconfirmed (default 5000), to a quorum queue declared like\n"
           "  salvo.jobs (default salvo.bench.raw, deleted after), consumed by K connections\n"
-          "  (default 2) with prefetch P (default 1000) and one ack per message.\n"
+          "  (default 2; 0: publish only) with prefetch P (default 1000) and one ack per\n"
+          "  message. C channels (default 1) share the publishing, each in confirm mode.\n"
           "  Prints one JSON line; exit 0, 1 on a broker failure, 2 on bad usage.\n",
           to);
     exit(code);
@@ -267,10 +292,11 @@ static void rr_options(int argc, char **argv, rr_opts *o)
         {"prefetch", required_argument, NULL, 'p'},
         {"window", required_argument, NULL, 'w'},
         {"queue", required_argument, NULL, 'q'},
+        {"channels", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    *o = (rr_opts){NULL, NULL, NULL, "salvo.bench.raw", 0, 2, 1000, 5000};
+    *o = (rr_opts){NULL, NULL, NULL, "salvo.bench.raw", 0, 2, 1000, 5000, 1};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
@@ -290,7 +316,10 @@ static void rr_options(int argc, char **argv, rr_opts *o)
             o->count = rr_num("--count", optarg, 1, 10000000);
             break;
         case 'k':
-            o->consumers = rr_num("--consumers", optarg, 1, RR_CONSUMERS);
+            o->consumers = rr_num("--consumers", optarg, 0, RR_CONSUMERS);
+            break;
+        case 'c':
+            o->channels = rr_num("--channels", optarg, 1, RR_CHANNELS);
             break;
         case 'p':
             o->prefetch = rr_num("--prefetch", optarg, 1, 65535);
@@ -307,6 +336,23 @@ static void rr_options(int argc, char **argv, rr_opts *o)
     }
     if (!o->url || !o->schedule || optind != argc)
         rr_usage(stderr, 2);
+}
+
+/* Put channel 1 (open) and channels 2..n (opened here) in confirm mode. 0 or -1 with err. */
+static int rr_channels(amqp_connection_state_t c, long n, char *err, size_t cap)
+{
+    for (long i = 0; i < n; i++) {
+        amqp_channel_t ch = (amqp_channel_t)(RAWAMQP_CH + i);
+        if (i > 0) {
+            amqp_channel_open(c, ch);
+            if (rawamqp_check(c, "channel.open", err, cap) != 0)
+                return -1;
+        }
+        amqp_confirm_select(c, ch);
+        if (rawamqp_check(c, "confirm.select", err, cap) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Start the consumers, publish once they are subscribed, wait for the last ack. */
@@ -339,13 +385,13 @@ static int rr_measure(rr_run *r, amqp_connection_state_t pub)
         return 1;
     }
     double pub_s = (double)(confirmed - t0) / 1e9;
-    double all_s = (double)(atomic_load(&r->last_ack_ns) - t0) / 1e9;
+    double all_s = k ? (double)(atomic_load(&r->last_ack_ns) - t0) / 1e9 : pub_s;
     size_t n = r->msgs->n;
     printf("{\"messages\": %zu, \"body_bytes\": %.1f, \"consumers\": %ld, \"prefetch\": %ld, "
-           "\"publish_s\": %.3f, \"publish_msgs_s\": %.1f, \"seconds\": %.3f, "
-           "\"msgs_s\": %.1f}\n",
-           n, (double)r->msgs->bytes / (double)n, k, r->o->prefetch, pub_s, (double)n / pub_s,
-           all_s, (double)n / all_s);
+           "\"channels\": %ld, \"publish_s\": %.3f, \"publish_msgs_s\": %.1f, "
+           "\"seconds\": %.3f, \"msgs_s\": %.1f}\n",
+           n, (double)r->msgs->bytes / (double)n, k, r->o->prefetch, r->o->channels, pub_s,
+           (double)n / pub_s, all_s, (double)n / all_s);
     return 0;
 }
 
@@ -364,8 +410,7 @@ int main(int argc, char **argv)
     int code = 1;
     amqp_connection_state_t pub = rawamqp_connect(o.url, err, sizeof err);
     if (pub && rawamqp_declare(pub, o.queue, err, sizeof err) == 0) {
-        amqp_confirm_select(pub, RAWAMQP_CH);
-        if (rawamqp_check(pub, "confirm.select", err, sizeof err) == 0)
+        if (rr_channels(pub, o.channels, err, sizeof err) == 0)
             code = rr_measure(&r, pub);
         if (code == 0 && rawamqp_delete(pub, o.queue, err, sizeof err) != 0)
             code = 1;
