@@ -3,6 +3,7 @@
 #include "ackbatch.h"
 
 #include "err.h"
+#include "qvec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,20 +34,11 @@ int ackbatch_track(ackbatch *b, uint64_t tag)
 {
     if (tag <= b->last)
         return ERR_INVAL;
-    if (b->head > 0 && b->n == b->cap) {
-        /* Reclaim the acked front before growing. */
-        memmove(b->v, b->v + b->head, (b->n - b->head) * sizeof *b->v);
-        b->n -= b->head;
-        b->head = 0;
-    }
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        ackbatch_ent *v = realloc(b->v, cap * sizeof *v);
-        if (!v)
-            return ERR_NOMEM;
-        b->v = v;
-        b->cap = cap;
-    }
+    void *v = b->v;
+    int rc = qvec_room(&v, &b->head, &b->n, &b->cap, sizeof *b->v, 256);
+    b->v = v;
+    if (rc != ERR_OK)
+        return rc;
     b->v[b->n++] = (ackbatch_ent){tag, 0};
     b->last = tag;
     return ERR_OK;

@@ -2,6 +2,7 @@
 #include "pending.h"
 
 #include "err.h"
+#include "qvec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,20 +26,11 @@ void pending_fini(pending *p)
 
 int pending_add(pending *p, uint64_t seq, settle *s)
 {
-    if (p->head > 0 && p->n == p->cap) {
-        /* Reclaim the consumed front before growing. */
-        memmove(p->v, p->v + p->head, (p->n - p->head) * sizeof *p->v);
-        p->n -= p->head;
-        p->head = 0;
-    }
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        pending_ent *v = realloc(p->v, cap * sizeof *v);
-        if (!v)
-            return ERR_NOMEM;
-        p->v = v;
-        p->cap = cap;
-    }
+    void *v = p->v;
+    int rc = qvec_room(&v, &p->head, &p->n, &p->cap, sizeof *p->v, 64);
+    p->v = v;
+    if (rc != ERR_OK)
+        return rc;
     p->v[p->n++] = (pending_ent){seq, s};
     return ERR_OK;
 }
