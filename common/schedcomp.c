@@ -2,6 +2,7 @@
 #include "schedcomp.h"
 
 #include "err.h"
+#include "qvec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,14 +101,11 @@ static int sc_anchor_add(schedcomp *sc, scheddoc *doc, int id, const yaml_char_t
     if (first)
         return sc_fail(sc, "found duplicate anchor; first occurrence", first->mark,
                        "second occurrence", mark);
-    if (sc->nanchors == sc->cap) {
-        size_t cap = sc->cap ? sc->cap * 2 : 8;
-        schedcomp_anchor *p = realloc(sc->anchors, cap * sizeof *p);
-        if (!p)
-            return sc_nomem(sc);
-        sc->anchors = p;
-        sc->cap = cap;
-    }
+    void *v = sc->anchors;
+    int rc = qvec_grow(&v, sc->nanchors, &sc->cap, sizeof *sc->anchors, 8);
+    sc->anchors = v;
+    if (rc != ERR_OK)
+        return sc_nomem(sc);
     char *copy = strdup((const char *)name);
     if (!copy)
         return sc_nomem(sc);
@@ -236,14 +234,11 @@ static int sc_add(schedcomp *sc, scheddoc *doc, const yaml_event_t *ev)
 
 static bool sc_push(schedcomp *sc, int id)
 {
-    if (sc->nscratch == sc->scratch_cap) {
-        size_t cap = sc->scratch_cap ? sc->scratch_cap * 2 : 64;
-        int *p = realloc(sc->scratch, cap * sizeof *p);
-        if (!p)
-            return sc_nomem(sc);
-        sc->scratch = p;
-        sc->scratch_cap = cap;
-    }
+    void *v = sc->scratch;
+    int rc = qvec_grow(&v, sc->nscratch, &sc->scratch_cap, sizeof *sc->scratch, 64);
+    sc->scratch = v;
+    if (rc != ERR_OK)
+        return sc_nomem(sc);
     sc->scratch[sc->nscratch++] = id;
     return true;
 }

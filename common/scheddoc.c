@@ -1,6 +1,9 @@
 /* scheddoc: YAML nodes in an arena that is reset between documents. */
 #include "scheddoc.h"
 
+#include "err.h"
+#include "qvec.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,14 +45,11 @@ static void *sd_alloc(scheddoc *d, size_t n)
 
 static int sd_add(scheddoc *d, yaml_node_type_t type, yaml_mark_t start, yaml_mark_t end)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        yaml_node_t *p = realloc(d->nodes, cap * sizeof *p);
-        if (!p)
-            return 0;
-        d->nodes = p;
-        d->cap = cap;
-    }
+    void *v = d->nodes;
+    int rc = qvec_grow(&v, d->n, &d->cap, sizeof *d->nodes, 64);
+    d->nodes = v;
+    if (rc != ERR_OK)
+        return 0;
     if (d->n >= INT32_MAX)
         return 0;
     yaml_node_t *node = &d->nodes[d->n++];

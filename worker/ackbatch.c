@@ -5,6 +5,7 @@
 #include "err.h"
 #include "qvec.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,15 +48,8 @@ int ackbatch_track(ackbatch *b, uint64_t tag)
 /* Index of tag in v[head .. n), or n when it is not tracked. */
 static size_t ackbatch_find(const ackbatch *b, uint64_t tag)
 {
-    size_t lo = b->head, hi = b->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (b->v[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < b->n && b->v[lo].tag == tag ? lo : b->n;
+    _Static_assert(offsetof(ackbatch_ent, tag) == 0, "qvec_find_u64 reads the leading key");
+    return qvec_find_u64(b->v, b->head, b->n, sizeof *b->v, tag);
 }
 
 static int64_t ackbatch_min(int64_t a, int64_t b)

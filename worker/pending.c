@@ -4,6 +4,7 @@
 #include "err.h"
 #include "qvec.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,15 +49,8 @@ static void pending_append(settle **head, settle **tail, settle *s)
 /* Index of seq in the live range, or p->n when absent (binary search: seqs increase). */
 static size_t pending_find(const pending *p, uint64_t seq)
 {
-    size_t lo = p->head, hi = p->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->v[mid].seq < seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < p->n && p->v[lo].seq == seq ? lo : p->n;
+    _Static_assert(offsetof(pending_ent, seq) == 0, "qvec_find_u64 reads the leading key");
+    return qvec_find_u64(p->v, p->head, p->n, sizeof *p->v, seq);
 }
 
 settle *pending_confirm(pending *p, uint64_t tag, bool multiple)
