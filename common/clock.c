@@ -69,20 +69,19 @@ void clock_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
+int64_t clock_floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* v as exactly n decimal digits at p; returns the end. */
-static char *clock_put(char *p, int64_t v, int n)
+char *clock_put_digits(char *p, uint64_t v, int width)
 {
-    for (int i = n - 1; i >= 0; i--) {
+    for (int i = width - 1; i >= 0; i--) {
         p[i] = (char)('0' + v % 10);
         v /= 10;
     }
-    return p + n;
+    return p + width;
 }
 
 /* Digits by hand rather than three snprintf calls: every log line, result record and request
@@ -90,28 +89,29 @@ static char *clock_put(char *p, int64_t v, int n)
 char *clock_format_iso(int64_t real_ns, int digits, char *buf, size_t cap)
 {
     /* int64_t nanoseconds span the years 1677-2262, so four year digits always suffice. */
-    int64_t secs = floor_div(real_ns, CLOCK_NS_PER_SEC);
+    int64_t secs = clock_floor_div(real_ns, CLOCK_NS_PER_SEC);
     int64_t frac = real_ns - secs * CLOCK_NS_PER_SEC;
-    int64_t days = floor_div(secs, 86400);
+    int64_t days = clock_floor_div(secs, 86400);
     int64_t sod = secs - days * 86400;
     int64_t y;
     unsigned m, d;
     clock_civil_from_days(days, &y, &m, &d);
     char out[40], *p = out; /* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" */
-    p = clock_put(p, y, 4);
+    p = clock_put_digits(p, (uint64_t)y, 4);
     *p++ = '-';
-    p = clock_put(p, m, 2);
+    p = clock_put_digits(p, m, 2);
     *p++ = '-';
-    p = clock_put(p, d, 2);
+    p = clock_put_digits(p, d, 2);
     *p++ = 'T';
-    p = clock_put(p, sod / 3600, 2);
+    p = clock_put_digits(p, (uint64_t)sod / 3600, 2);
     *p++ = ':';
-    p = clock_put(p, sod / 60 % 60, 2);
+    p = clock_put_digits(p, (uint64_t)sod / 60 % 60, 2);
     *p++ = ':';
-    p = clock_put(p, sod % 60, 2);
+    p = clock_put_digits(p, (uint64_t)sod % 60, 2);
     if (digits == 3 || digits == 6 || digits == 9) {
         *p++ = '.';
-        p = clock_put(p, frac / (digits == 3 ? 1000000 : digits == 6 ? 1000 : 1), digits);
+        uint64_t div = digits == 3 ? 1000000 : digits == 6 ? 1000 : 1;
+        p = clock_put_digits(p, (uint64_t)frac / div, digits);
     }
     *p++ = 'Z';
     if (cap == 0)

@@ -26,6 +26,15 @@ int clock_sleep_until_mono(int64_t when_ns);
  * fractional digits (0, 3, 6 or 9). Writes at most cap bytes including NUL; returns buf. */
 char *clock_format_iso(int64_t real_ns, int digits, char *buf, size_t cap);
 
+/* Write v as exactly width decimal digits at p (zero-padded; higher digits dropped), no NUL;
+ * returns p + width. The building block of the instant and firing-id formatters, which avoid
+ * snprintf on their hot paths. */
+char *clock_put_digits(char *p, uint64_t v, int width);
+
+/* a / b rounded towards minus infinity (b > 0): the day or second an instant before 1970 falls
+ * in. */
+int64_t clock_floor_div(int64_t a, int64_t b);
+
 /* Parse "YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]" (a missing zone means UTC) into ns since the
  * epoch. Returns ERR_OK or ERR_PARSE. Thread-safe (no TZ environment use). */
 int clock_parse_iso(const char *s, int64_t *out_ns);

@@ -333,12 +333,6 @@ int cronexpr_parse(cronexpr *out, const char *expr, char *err, size_t cap)
 
 /* ---- next fire time --------------------------------------------------------------------- */
 
-static int64_t cron_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* A broken-down wall clock being advanced field by field. */
 typedef struct cron_tm {
     int64_t days; /* since 1970-01-01 */
@@ -399,7 +393,7 @@ static bool cron_day_ok(const cronexpr *ce, const cron_tm *c)
 static int cron_find(const cronexpr *ce, int64_t wall, int64_t limit_days, int64_t *out)
 {
     cron_tm c;
-    int64_t days = cron_floor_div(wall, 86400), sod = wall - days * 86400;
+    int64_t days = clock_floor_div(wall, 86400), sod = wall - days * 86400;
     cron_tm_day(&c, days);
     c.h = (unsigned)(sod / 3600);
     c.mi = (unsigned)(sod / 60 % 60);
@@ -443,11 +437,11 @@ int cronexpr_next(const cronexpr *ce, const tzone *tz, int64_t after, int64_t *n
     if (after < -CRON_T_MAX || after > CRON_T_MAX)
         return ERR_RANGE;
     if (ce->every_s > 0) {
-        *next = (cron_floor_div(after, ce->every_s) + 1) * ce->every_s;
+        *next = (clock_floor_div(after, ce->every_s) + 1) * ce->every_s;
         return ERR_OK;
     }
     int64_t wall = after + (tz ? tzone_offset_at(tz, after) : 0) + 1;
-    int64_t limit_days = cron_floor_div(wall, 86400) + CRON_SEARCH_DAYS;
+    int64_t limit_days = clock_floor_div(wall, 86400) + CRON_SEARCH_DAYS;
     for (;;) {
         int64_t w, t;
         int rc = cron_find(ce, wall, limit_days, &w);

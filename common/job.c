@@ -388,22 +388,6 @@ int job_validate(const job *j, char *reason, size_t cap)
     return job_bad(reason, cap, "kind: %d is neither http nor command", (int)j->kind);
 }
 
-static int64_t job_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* v as exactly `width` decimal digits at p (v < 10^width). */
-static char *job_digits(char *p, unsigned v, int width)
-{
-    for (int i = width - 1; i >= 0; i--) {
-        p[i] = (char)('0' + v % 10);
-        v /= 10;
-    }
-    return p + width;
-}
-
 /* The id of a year in 0..9999 without snprintf, which was most of the cost of building a
  * firing's 10,000 ids and of loading a 100,000-entry schedule. Same bytes as the general form. */
 static int job_format_id_fast(const char *schedule, unsigned y, unsigned m, unsigned d,
@@ -412,13 +396,13 @@ static int job_format_id_fast(const char *schedule, unsigned y, unsigned m, unsi
     char tail[32], *p = tail, rev[10];
     int nrev = 0;
     *p++ = '@';
-    p = job_digits(p, y, 4);
-    p = job_digits(p, m, 2);
-    p = job_digits(p, d, 2);
+    p = clock_put_digits(p, y, 4);
+    p = clock_put_digits(p, m, 2);
+    p = clock_put_digits(p, d, 2);
     *p++ = 'T';
-    p = job_digits(p, sod / 3600, 2);
-    p = job_digits(p, sod / 60 % 60, 2);
-    p = job_digits(p, sod % 60, 2);
+    p = clock_put_digits(p, sod / 3600, 2);
+    p = clock_put_digits(p, sod / 60 % 60, 2);
+    p = clock_put_digits(p, sod % 60, 2);
     *p++ = 'Z';
     *p++ = '#';
     do {
@@ -442,8 +426,8 @@ int job_format_id(const char *schedule, int64_t due_ms, uint32_t index, char *bu
 {
     if (!schedule || !buf || cap == 0)
         return ERR_INVAL;
-    int64_t secs = job_floor_div(due_ms, 1000);
-    int64_t days = job_floor_div(secs, 86400);
+    int64_t secs = clock_floor_div(due_ms, 1000);
+    int64_t days = clock_floor_div(secs, 86400);
     int64_t sod = secs - days * 86400;
     int64_t y;
     unsigned m, d;

@@ -58,12 +58,6 @@ struct tzone {
 static pthread_mutex_t tzone_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tzone *tzone_cache;
 
-static int64_t tzone_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
 /* ---- POSIX TZ rule (the TZif footer) ---------------------------------------------------- */
 
 static bool tzone_is_alpha(char c)
@@ -202,7 +196,7 @@ static int32_t tzone_rule_offset(const tzone_rule *r, int64_t t)
         return r->std_off;
     int64_t y;
     unsigned m, d;
-    clock_civil_from_days(tzone_floor_div(t + r->std_off, 86400), &y, &m, &d);
+    clock_civil_from_days(clock_floor_div(t + r->std_off, 86400), &y, &m, &d);
     /* The start is written in standard time, the end in daylight time. */
     int64_t start = tzone_rdate_day(&r->start, y) * 86400 + r->start.time_s - r->std_off;
     int64_t end = tzone_rdate_day(&r->end, y) * 86400 + r->end.time_s - r->dst_off;
@@ -467,7 +461,7 @@ void tzone_to_civil(const tzone *tz, int64_t t, tzone_civil *out)
 {
     int32_t off = tzone_offset_at(tz, t);
     int64_t local = t + off;
-    int64_t days = tzone_floor_div(local, 86400);
+    int64_t days = clock_floor_div(local, 86400);
     int64_t sod = local - days * 86400;
     clock_civil_from_days(days, &out->year, &out->month, &out->day);
     out->hour = (unsigned)(sod / 3600);
