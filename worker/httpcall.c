@@ -179,19 +179,6 @@ static int httpcall_add_header(struct curl_slist **l, const char *name, const ch
     return ERR_OK;
 }
 
-/* X-Salvo-Scheduled-At of due_ms. The jobs of one fan-out share their instant: the last one
- * formatted is kept per thread. */
-static const char *httpcall_due_iso(int64_t due_ms)
-{
-    static _Thread_local int64_t last_ms = INT64_MIN;
-    static _Thread_local char iso[40];
-    if (due_ms != last_ms) {
-        clock_format_iso(due_ms * CLOCK_NS_PER_MS, 3, iso, sizeof iso);
-        last_ms = due_ms;
-    }
-    return iso;
-}
-
 static int httpcall_headers(httpcall *c, const job *j, char *reason, size_t cap)
 {
     for (size_t i = 0; i < j->http.nheaders; i++) {
@@ -207,10 +194,11 @@ static int httpcall_headers(httpcall *c, const job *j, char *reason, size_t cap)
         if (!httpcall_reserved(h->name) && httpcall_add_header(&c->hdrs, h->name, h->value))
             return ERR_NOMEM;
     }
-    char attempt[16];
+    char iso[40], attempt[16];
+    clock_format_iso(j->due_ms * CLOCK_NS_PER_MS, 3, iso, sizeof iso);
     snprintf(attempt, sizeof attempt, "%u", j->attempt);
     if (httpcall_add_header(&c->hdrs, "Idempotency-Key", j->id) ||
-        httpcall_add_header(&c->hdrs, "X-Salvo-Scheduled-At", httpcall_due_iso(j->due_ms)) ||
+        httpcall_add_header(&c->hdrs, "X-Salvo-Scheduled-At", iso) ||
         httpcall_add_header(&c->hdrs, "X-Salvo-Attempt", attempt) ||
         httpcall_add_header(&c->hdrs, "Expect", "")) /* no 100-continue round trip */
         return ERR_NOMEM;
