@@ -75,6 +75,16 @@ int64_t clock_floor_div(int64_t a, int64_t b)
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+int clock_ms_until(int64_t now_ns, int64_t then_ns, int max_ms)
+{
+    if (then_ns <= now_ns)
+        return 0;
+    int64_t left = then_ns - now_ns; /* may be near INT64_MAX: compare before rounding */
+    if (left > (int64_t)max_ms * CLOCK_NS_PER_MS)
+        return max_ms;
+    return (int)((left + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS);
+}
+
 char *clock_put_digits(char *p, uint64_t v, int width)
 {
     for (int i = width - 1; i >= 0; i--) {

@@ -35,6 +35,10 @@ char *clock_put_digits(char *p, uint64_t v, int width);
  * in. */
 int64_t clock_floor_div(int64_t a, int64_t b);
 
+/* A poll timeout: whole milliseconds from now_ns until then_ns (same clock), rounded up so that
+ * a wait never ends before the instant, 0 once it has passed, at most max_ms (>= 0). */
+int clock_ms_until(int64_t now_ns, int64_t then_ns, int max_ms);
+
 /* Parse "YYYY-MM-DDTHH:MM:SS[.fff][Z|+hh:mm|-hh:mm]" (a missing zone means UTC) into ns since the
  * epoch. Returns ERR_OK or ERR_PARSE. Thread-safe (no TZ environment use). */
 int clock_parse_iso(const char *s, int64_t *out_ns);

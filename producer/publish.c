@@ -42,12 +42,6 @@ bool publish_connected(const publish *p)
     return p->m && mq_is_open(p->m);
 }
 
-static int publish_ms_until(int64_t now_ns, int64_t then_ns)
-{
-    int64_t ms = (then_ns - now_ns + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS;
-    return ms < 0 ? 0 : ms > 60000 ? 60000 : (int)ms;
-}
-
 /* Forget the connection; every message not yet confirmed is published again on the next. */
 static void publish_drop(publish *p, firebatch *b, const char *why)
 {
@@ -128,7 +122,7 @@ int publish_connect(publish *p, bool in_batch)
         int64_t until = p->retry_at_mono_ns;
         if (in_batch && p->drain_deadline_mono_ns && p->drain_deadline_mono_ns < until)
             until = p->drain_deadline_mono_ns;
-        unsigned bits = waker_wait(p->w, publish_ms_until(now, until));
+        unsigned bits = waker_wait(p->w, clock_ms_until(now, until, 60000));
         if (!in_batch && bits)
             return ERR_INTR;
     }

@@ -160,12 +160,8 @@ static void consume_poll(consumer *c)
         poll(&p, 1, CONSUME_POLL_MS);
         return;
     }
-    int wait = CONSUME_POLL_MS;
-    int64_t due = ackbatch_due(&c->acks);
-    if (due != INT64_MAX) {
-        int64_t ms = (due - clock_mono_ns() + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS;
-        wait = ms < 0 ? 0 : ms < wait ? (int)ms : wait; /* wake for the next batch of acks */
-    }
+    /* Wake for the next batch of acks. */
+    int wait = clock_ms_until(clock_mono_ns(), ackbatch_due(&c->acks), CONSUME_POLL_MS);
     for (int i = 0; i < CONSUME_EVENTS_PER_DRAIN; i++) {
         mq_event ev;
         mq_poll(c->m, i == 0 ? wait : 0, outq_fd(c->q), &ev);

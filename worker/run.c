@@ -267,8 +267,7 @@ int run_release_ms(const executor *ex)
 {
     if (ex->nheld == 0)
         return INT_MAX;
-    int64_t left = ex->held_next_ns - clock_real_ns();
-    return left <= 0 ? 0 : (int)((left + CLOCK_NS_PER_MS - 1) / CLOCK_NS_PER_MS);
+    return clock_ms_until(clock_real_ns(), ex->held_next_ns, INT_MAX);
 }
 
 static void run_start_cmd(executor *ex, task *t)

@@ -9,6 +9,7 @@
 #include "clock.h"
 
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
 #include <time.h>
 
@@ -73,11 +74,28 @@ static void test_truncates(void **state)
     assert_string_equal(untouched, "abc");
 }
 
+/* Poll timeouts: rounded up, never negative, capped, safe with a "never" instant. */
+static void test_ms_until(void **state)
+{
+    (void)state;
+    const int64_t ms = CLOCK_NS_PER_MS, now = 1767225600 * CLOCK_NS_PER_SEC;
+    assert_int_equal(clock_ms_until(now, now - 5 * ms, 200), 0);
+    assert_int_equal(clock_ms_until(now, now, 200), 0);
+    assert_int_equal(clock_ms_until(now, now + 1, 200), 1);
+    assert_int_equal(clock_ms_until(now, now + ms, 200), 1);
+    assert_int_equal(clock_ms_until(now, now + ms + 1, 200), 2);
+    assert_int_equal(clock_ms_until(now, now + 200 * ms, 200), 200);
+    assert_int_equal(clock_ms_until(now, now + 200 * ms + 1, 200), 200);
+    assert_int_equal(clock_ms_until(now, INT64_MAX, 200), 200);
+    assert_int_equal(clock_ms_until(0, INT64_MAX, INT_MAX), INT_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_reference),
         cmocka_unit_test(test_truncates),
+        cmocka_unit_test(test_ms_until),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
