@@ -17,6 +17,17 @@ static const char *acker_id(const settle *s)
     return s->id ? s->id : "-";
 }
 
+/* The queue a follow-up is routed to (topology.c binds each of these keys to one queue). */
+static void acker_queue(const settle *s, char *out, size_t cap)
+{
+    if (strcmp(s->exchange, TOPO_RETRY_EXCHANGE) == 0)
+        snprintf(out, cap, "salvo.retry.%s", s->routing_key + 1); /* "r2" -> salvo.retry.2 */
+    else
+        snprintf(out, cap, "%s",
+                 strcmp(s->routing_key, TOPO_MISSED_KEY) == 0 ? TOPO_MISSED_QUEUE
+                                                              : TOPO_DEAD_QUEUE);
+}
+
 /* Ack a delivery of this connection: through the batch, or on its own when the batch does not
  * track it. */
 static int acker_ack_tag(consumer *c, uint64_t gen, int channel, uint64_t tag)
@@ -203,6 +214,17 @@ void acker_undefer(consumer *c)
     }
 }
 
+/* The end of a nack streak: one line, so the warning that started it has its answer. */
+static void acker_log_confirmed_late(const settle *s)
+{
+    char queue[64];
+    acker_queue(s, queue, sizeof queue);
+    log_msg(LOG_INFO, acker_id(s),
+            "follow-up confirmed after nacks queue=%s attempt=%u nacks=%u waited_ms=%lld", queue,
+            s->attempt, s->nacks,
+            (long long)((clock_mono_ns() - s->first_nack_ns) / CLOCK_NS_PER_MS));
+}
+
 void acker_confirmed(consumer *c, uint64_t tag, bool multiple)
 {
     for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
@@ -218,6 +240,8 @@ void acker_confirmed(consumer *c, uint64_t tag, bool multiple)
             if (mq_reject(c->m, s->gen, s->channel, s->tag, false) == ERR_OK)
                 ackbatch_forget(&c->acks, s->tag);
         } else {
+            if (s->nacks)
+                acker_log_confirmed_late(s);
             acker_log_followup(c, s);
             acker_ack(c, s);
         }
@@ -226,13 +250,51 @@ void acker_confirmed(consumer *c, uint64_t tag, bool multiple)
     }
 }
 
-/* A nack means the broker could not take the message: publish it again. */
+static void acker_log_nack(const settle *s, int64_t now)
+{
+    char queue[64];
+    acker_queue(s, queue, sizeof queue);
+    long long wait = (long long)((s->resend_at_ns - now) / CLOCK_NS_PER_MS);
+    if (s->nacks == 1) {
+        log_msg(LOG_WARN, acker_id(s),
+                "follow-up nacked by the broker queue=%s attempt=%u nacks=1; original kept "
+                "unacked, publishing again in %lld ms",
+                queue, s->attempt, wait);
+        return;
+    }
+    log_msg(LOG_NOTICE, acker_id(s),
+            "follow-up still nacked queue=%s attempt=%u nacks=%u for_ms=%lld; publishing again "
+            "in %lld ms",
+            queue, s->attempt, s->nacks, (long long)((now - s->first_nack_ns) / CLOCK_NS_PER_MS),
+            wait);
+}
+
+/* A nack means the broker could not take the follow-up. Publishing it again at once would
+ * spin for as long as the cause lasts (a reject-publish length limit, a channel stuck
+ * nacking): keep the original unacked and ask again after a backoff. */
 void acker_nacked(consumer *c, uint64_t tag, bool multiple)
 {
+    int64_t now = clock_mono_ns();
     for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
         settle *next = s->next;
-        log_msg(LOG_WARN, acker_id(s), "follow-up nacked by the broker; publishing again");
-        acker_followup(c, s);
+        metrics_inc(c->wm ? c->wm->followup_nacks : NULL);
+        resend_add(&c->resend, s, now);
+        if (resend_notable(s, now))
+            acker_log_nack(s, now);
+        s = next;
+    }
+}
+
+void acker_resend_due(consumer *c)
+{
+    if (!c->m || resend_count(&c->resend) == 0)
+        return;
+    for (settle *s = resend_take_due(&c->resend, clock_mono_ns()); s;) {
+        settle *next = s->next;
+        s->next = NULL;
+        s->returned = false; /* the new publish gets its own return if it is unroutable */
+        log_msg(LOG_DEBUG, acker_id(s), "follow-up published again after %u nacks", s->nacks);
+        acker_settle(c, s);
         s = next;
     }
 }

@@ -10,6 +10,7 @@
 #include "ackbatch.h"
 #include "consume.h"
 #include "pending.h"
+#include "resend.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,7 @@ typedef struct consumer {
     unsigned failures;  /* consecutive failed connection rounds */
     int64_t retry_at;   /* monotonic ns of the next connection round */
     pending pend;       /* follow-ups awaiting confirms on this connection */
+    resend resend;      /* nacked follow-ups waiting to be published again */
     ackbatch acks;      /* this connection's deliveries, acked in batches */
     settle *deferred;   /* settles held while the broker blocks publishing (LIFO is fine) */
     size_t outstanding; /* deliveries handed to the pool, not yet settled back */
@@ -42,9 +44,12 @@ typedef struct consumer {
 void acker_take_outq(consumer *c);
 /* Settle what was deferred while the broker blocked publishing. */
 void acker_undefer(consumer *c);
-/* Publisher confirms (ack / nack) on the publish channel for tag (all <= tag when multiple). */
+/* Publisher confirms (ack / nack) on the publish channel for tag (all <= tag when multiple).
+ * A nacked follow-up waits in c->resend (its original stays unacked) until acker_resend_due. */
 void acker_confirmed(consumer *c, uint64_t tag, bool multiple);
 void acker_nacked(consumer *c, uint64_t tag, bool multiple);
+/* Publish again the nacked follow-ups whose backoff is over (none while disconnected). */
+void acker_resend_due(consumer *c);
 /* End a settle: settled says whether its job's attempt is now settled for good. Frees s. */
 void acker_done(consumer *c, settle *s, bool settled);
 /* Send the batched acks that are due (every settled one when force: draining, closing). */

@@ -72,11 +72,14 @@ static void consume_lost(consumer *c, const char *why)
     c->m = NULL; /* first: copies parked behind the dropped settles must not be acked on it */
     pool_set_generation(c->pool, 0);
     ackbatch_reset(&c->acks); /* acks not yet sent are lost with it: those jobs come back */
-    for (settle *s = pending_take_all(&c->pend); s;) {
-        settle *next = s->next;
-        acker_done(c, s, false);
-        s = next;
-        lost++;
+    settle *left[2] = {pending_take_all(&c->pend), resend_take_all(&c->resend)};
+    for (int i = 0; i < 2; i++) {
+        for (settle *s = left[i]; s;) {
+            settle *next = s->next;
+            acker_done(c, s, false);
+            s = next;
+            lost++;
+        }
     }
     log_warn("broker connection to %s lost (%s); %zu unconfirmed follow-ups dropped, their "
              "jobs will be redelivered",
@@ -160,8 +163,11 @@ static void consume_poll(consumer *c)
         poll(&p, 1, CONSUME_POLL_MS);
         return;
     }
-    /* Wake for the next batch of acks. */
-    int wait = clock_ms_until(clock_mono_ns(), ackbatch_due(&c->acks), CONSUME_POLL_MS);
+    /* Wake for the next batch of acks, or the next nacked follow-up to publish again. */
+    int64_t due = ackbatch_due(&c->acks);
+    if (resend_next_ns(&c->resend) < due)
+        due = resend_next_ns(&c->resend);
+    int wait = clock_ms_until(clock_mono_ns(), due, CONSUME_POLL_MS);
     for (int i = 0; i < CONSUME_EVENTS_PER_DRAIN; i++) {
         mq_event ev;
         mq_poll(c->m, i == 0 ? wait : 0, outq_fd(c->q), &ev);
@@ -188,8 +194,8 @@ static void consume_begin_drain(consumer *c)
 
 static bool consume_drained(const consumer *c)
 {
-    return c->outstanding == 0 && pending_count(&c->pend) == 0 && !c->deferred &&
-           ackbatch_settled(&c->acks) == 0;
+    return c->outstanding == 0 && pending_count(&c->pend) == 0 && resend_count(&c->resend) == 0 &&
+           !c->deferred && ackbatch_settled(&c->acks) == 0;
 }
 
 /* Whether the drain is over: everything settled and the last acks had time to be applied, or
@@ -224,9 +230,9 @@ static void consume_finish(consumer *c)
     pool_stop(c->pool, !drained);
     c->pool_stopped = true;
     acker_take_outq(c); /* late settles: their connection is closed, so they are stale */
-    settle *left[2] = {pending_take_all(&c->pend), c->deferred};
+    settle *left[3] = {pending_take_all(&c->pend), resend_take_all(&c->resend), c->deferred};
     c->deferred = NULL;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         for (settle *s = left[i]; s;) {
             settle *next = s->next;
             acker_done(c, s, false);
@@ -252,6 +258,7 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
                   .st = stats};
     memset(stats, 0, sizeof *stats);
     pending_init(&c.pend);
+    resend_init(&c.resend);
     ackbatch_init(&c.acks);
     for (;;) {
         if (*stop && !c.draining)
@@ -262,6 +269,7 @@ int consume_run(const consume_opts *o, const consume_deps *d, volatile sig_atomi
             consume_connect(&c);
         consume_poll(&c);
         acker_take_outq(&c);
+        acker_resend_due(&c);
         acker_flush(&c, c.draining); /* a drain acks at once: its linger starts when all are */
         metrics_set(c.wm ? c.wm->inflight : NULL, (double)c.outstanding);
     }

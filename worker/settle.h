@@ -64,6 +64,10 @@ typedef struct settle {
     char kid[SIGN_KID_MAX + 1]; /* retry: the signature's key id and value */
     char sig[SIGN_HEX_LEN + 1];
     bool returned; /* the broker returned the follow-up as unroutable (set by the I/O thread) */
+    /* While the broker nacks the follow-up (set by the I/O thread, see resend.h): consecutive
+     * nacks, first nack, next publish and last log line (monotonic ns). */
+    unsigned nacks;
+    int64_t first_nack_ns, resend_at_ns, logged_ns;
     /* The result record, NULL when there is none (duplicates, undecodable bodies). */
     char *result;
     size_t result_len;

@@ -78,6 +78,11 @@ int wmetrics_new(wmetrics **out)
         metrics_counter(m, "salvo_worker_deliveries_total", "Messages received", NULL, NULL));
     w->reconnects = wmetrics_one(
         metrics_counter(m, "salvo_worker_reconnects_total", "Broker connections lost", NULL, NULL));
+    w->followup_nacks = wmetrics_one(
+        metrics_counter(m, "salvo_worker_followup_nacks_total",
+                        "Follow-up publishes (retry, dead letter, missed) the broker nacked; "
+                        "each is published again after a backoff, its original kept unacked",
+                        NULL, NULL));
     w->inflight = wmetrics_one(metrics_gauge(m, "salvo_worker_inflight",
                                              "Deliveries taken and not yet settled", NULL, NULL));
     w->running = wmetrics_one(

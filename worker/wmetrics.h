@@ -17,6 +17,7 @@ typedef struct wmetrics {
     metrics_family *dead_letters; /* salvo_worker_dead_letters_total{reason} */
     metrics_family *retries;      /* salvo_worker_retries_total{level} */
     metrics_series *deliveries, *reconnects, *started;
+    metrics_series *followup_nacks; /* follow-up publishes the broker nacked (resend.h) */
     metrics_series *clock_skew, *clock_skew_events;
     metrics_family *rejected; /* salvo_worker_rejected_total{reason} */
     metrics_series *bad_signature, *bad_publisher;
