@@ -148,8 +148,10 @@ static int mq_open_channel(mq *m, int ch, char *err, size_t cap)
 {
     amqp_channel_open(m->conn, (amqp_channel_t)ch);
     amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
-    return r.reply_type == AMQP_RESPONSE_NORMAL ? ERR_OK
-                                                : mq_fail_reply(m, r, "channel.open", err, cap);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        return mq_fail_reply(m, r, "channel.open", err, cap);
+    m->chan_open[ch] = true;
+    return ERR_OK;
 }
 
 /* rabbitmq-c writes with no deadline and only checks heartbeats while reading, so a publish to
@@ -285,8 +287,10 @@ void mq_free(mq *m)
      * blocked connection is not read by the broker, so a close would only wait out that
      * timeout: drop it instead. */
     if (m->open && m->conn && !m->blocked) {
-        amqp_channel_close(m->conn, MQ_CH_PUBLISH, AMQP_REPLY_SUCCESS);
-        amqp_channel_close(m->conn, MQ_CH_MAIN, AMQP_REPLY_SUCCESS);
+        for (int ch = MQ_CHANNELS - 1; ch >= MQ_CH_MAIN; ch--) {
+            if (m->chan_open[ch])
+                amqp_channel_close(m->conn, (amqp_channel_t)ch, AMQP_REPLY_SUCCESS);
+        }
         amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
     }
     mq_destroy_conn(m);

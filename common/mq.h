@@ -17,8 +17,10 @@
 #include <stdint.h>
 
 /* Channel numbers salvo uses on every connection. */
-#define MQ_CH_MAIN    1 /* producer: confirmed publishes; worker: the consumer */
-#define MQ_CH_PUBLISH 2 /* worker: confirmed publishes of retries, dead letters, results */
+#define MQ_CH_MAIN        1 /* producer: confirmed publishes; worker: the consumer */
+#define MQ_CH_PUBLISH     2 /* worker: confirmed publishes of retries, dead letters, results */
+#define MQ_CH_PUBLISH_ALT 3 /* worker: the publish channel's stand-in after mq_channel_swap */
+#define MQ_CHANNELS       4 /* channel numbers below this are salvo's (0 is the connection's) */
 
 typedef struct mq mq;
 
@@ -152,6 +154,16 @@ int mq_get(mq *m, int channel, const char *queue, mq_delivery *out, char *err, s
 
 /* Put a channel in confirm mode. Publish sequence numbers then start at 1 per channel. */
 int mq_confirm_select(mq *m, int channel);
+
+/* Close channel `from` and open channel `to` in its place, in confirm mode when `from` was (its
+ * publish sequence starts again at 1). The worker's way out of a publish channel the broker keeps
+ * nacking (RabbitMQ 3.10 does so after a quorum queue lost its leader or refused a publish)
+ * without closing the consuming channel, which would requeue every unacked delivery. Confirms
+ * and returns of `from` read before its close-ok may still come out of mq_poll afterwards, with
+ * ev.channel == from: the caller ignores them, which is why `to` must be another number. ERR_OK,
+ * ERR_INVAL, ERR_MQ_CHANNEL or ERR_MQ_CLOSED (err says why; the connection is then unusable).
+ * Blocks for three round trips at most, each bounded by the RPC timeout. */
+int mq_channel_swap(mq *m, int from, int to, char *err, size_t cap);
 
 /* basic.publish without waiting. *seq (may be NULL) gets the confirm sequence number when the
  * channel is in confirm mode. ERR_OK or ERR_MQ_CLOSED. Can block while the broker applies TCP

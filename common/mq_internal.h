@@ -15,8 +15,9 @@ struct mq {
     char endpoint[300];
     char user[128]; /* the login user, for the AMQP user_id property */
     char consumer_tag[128];
-    bool confirming[3];  /* per channel: in confirm mode */
-    uint64_t pub_seq[3]; /* per channel: last publish sequence number (confirm mode) */
+    bool chan_open[MQ_CHANNELS];   /* per channel: opened by us and not closed since */
+    bool confirming[MQ_CHANNELS];  /* per channel: in confirm mode */
+    uint64_t pub_seq[MQ_CHANNELS]; /* per channel: last publish sequence number (confirm mode) */
 };
 
 /* Record a library/broker failure: marks the connection closed and writes a reason.

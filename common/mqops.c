@@ -176,7 +176,7 @@ int mq_declare_queue(mq *m, int channel, const char *queue, const topo_arg *args
 int mq_confirm_select(mq *m, int channel)
 {
     char err[200];
-    if (channel < 1 || channel > 2)
+    if (channel < 1 || channel >= MQ_CHANNELS)
         return ERR_INVAL;
     amqp_confirm_select(m->conn, (amqp_channel_t)channel);
     int rc = mq_check(m, "confirm.select", "", err, sizeof err);
@@ -185,6 +185,31 @@ int mq_confirm_select(mq *m, int channel)
         m->pub_seq[channel] = 0;
     }
     return rc;
+}
+
+int mq_channel_swap(mq *m, int from, int to, char *err, size_t cap)
+{
+    if (from < 1 || from >= MQ_CHANNELS || to < 1 || to >= MQ_CHANNELS || from == to ||
+        !m->chan_open[from] || m->chan_open[to])
+        return ERR_INVAL;
+    if (!m->open)
+        return ERR_MQ_CLOSED;
+    amqp_rpc_reply_t r = amqp_channel_close(m->conn, (amqp_channel_t)from, AMQP_REPLY_SUCCESS);
+    if (r.reply_type != AMQP_RESPONSE_NORMAL)
+        return mq_fail_reply(m, r, "channel.close", err, cap);
+    m->chan_open[from] = false;
+    bool confirm = m->confirming[from];
+    m->confirming[from] = false;
+    amqp_channel_open(m->conn, (amqp_channel_t)to);
+    int rc = mq_check(m, "channel.open", "", err, cap);
+    if (rc != ERR_OK)
+        return rc;
+    m->chan_open[to] = true;
+    if (confirm && mq_confirm_select(m, to) != ERR_OK) {
+        snprintf(err, cap, "confirm.select refused on channel %d", to);
+        return ERR_MQ_CHANNEL;
+    }
+    return ERR_OK;
 }
 
 static void mq_fill_props(const mq_msg *msg, amqp_basic_properties_t *p, amqp_table_entry_t *h)
@@ -242,10 +267,10 @@ int mq_publish(mq *m, int channel, const mq_msg *msg, uint64_t *seq)
         m->open = false;
         return ERR_MQ_CLOSED;
     }
-    if (channel >= 1 && channel <= 2 && m->confirming[channel])
+    if (channel >= 1 && channel < MQ_CHANNELS && m->confirming[channel])
         m->pub_seq[channel]++;
     if (seq)
-        *seq = channel >= 1 && channel <= 2 ? m->pub_seq[channel] : 0;
+        *seq = channel >= 1 && channel < MQ_CHANNELS ? m->pub_seq[channel] : 0;
     return ERR_OK;
 }
 
