@@ -8,6 +8,12 @@
 #include "topology.h"
 
 #include <inttypes.h>
+
+/* How long a publish channel due for replacement may take to answer the publishes still
+ * outstanding on it. They normally answer within milliseconds; past this the channel is
+ * replaced anyway and those follow-ups are published again, which can duplicate one (a retry
+ * then runs twice, with the same Idempotency-Key), as a lost connection can. */
+#define ACKER_SWAP_WAIT_MS 2000
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +109,7 @@ static void acker_publish_result(consumer *c, settle *s)
                   .message_id = s->id,
                   .content_type = "application/json"};
     /* Not awaited: a lost record costs a dashboard line, never a job. */
-    mq_publish(c->m, MQ_CH_PUBLISH, &msg, NULL);
+    mq_publish(c->m, c->pub_ch, &msg, NULL);
     free(s->result);
     s->result = NULL;
 }
@@ -148,7 +154,7 @@ static void acker_followup(consumer *c, settle *s)
     settle_message(s, &msg);
     msg.user_id = mq_user(c->m); /* RabbitMQ forces it anyway; workers accept their own login */
     uint64_t seq = 0;
-    if (mq_publish(c->m, MQ_CH_PUBLISH, &msg, &seq) != ERR_OK ||
+    if (mq_publish(c->m, c->pub_ch, &msg, &seq) != ERR_OK ||
         pending_add(&c->pend, seq, s) != ERR_OK) {
         /* The connection is failing (the next poll reports it) or memory ran out: leave the
          * original unacked for the broker to redeliver. */
@@ -177,7 +183,10 @@ static void acker_settle(consumer *c, settle *s)
         acker_stale(c, s);
         return;
     }
-    if (mq_is_blocked(c->m)) {
+    /* While the publish channel is about to be replaced, nothing new goes out on it: a follow-up
+     * still unconfirmed when it closes would have to be published again, maybe twice over. */
+    bool publishes = s->action != OUTCOME_ACK || s->result;
+    if (mq_is_blocked(c->m) || (c->swap_wanted && publishes)) {
         s->next = c->deferred;
         c->deferred = s;
         return;
@@ -240,8 +249,10 @@ void acker_confirmed(consumer *c, uint64_t tag, bool multiple)
             if (mq_reject(c->m, s->gen, s->channel, s->tag, false) == ERR_OK)
                 ackbatch_forget(&c->acks, s->tag);
         } else {
-            if (s->nacks)
+            if (s->nacks) {
                 acker_log_confirmed_late(s);
+                resend_recovered(&c->resend);
+            }
             acker_log_followup(c, s);
             acker_ack(c, s);
         }
@@ -269,25 +280,69 @@ static void acker_log_nack(const settle *s, int64_t now)
             wait);
 }
 
+/* Replace a publish channel that has nacked a follow-up for over a second (resend.h says why).
+ * Only that channel closes: the consuming one, and every original unacked on it, stays. What
+ * awaited a confirm on the old channel, and what waits out a backoff, goes out on the new one
+ * at once; late confirms of the old channel are ignored (consume_event). */
+static void acker_reopen(consumer *c, int64_t now)
+{
+    int from = c->pub_ch, to = from == MQ_CH_PUBLISH ? MQ_CH_PUBLISH_ALT : MQ_CH_PUBLISH;
+    char err[256] = "";
+    c->swap_wanted = false;
+    if (mq_channel_swap(c->m, from, to, err, sizeof err) != ERR_OK) {
+        /* The connection is unusable now: the deferred follow-ups fail to publish and are left
+         * for redelivery, and the next poll reports the loss. */
+        log_warn("replacing the publish channel failed: %s", err);
+        acker_undefer(c);
+        return;
+    }
+    c->pub_ch = to;
+    size_t n = 0;
+    settle *left[2] = {pending_take_all(&c->pend), resend_take_all(&c->resend)};
+    for (int i = 0; i < 2; i++) {
+        for (settle *s = left[i]; s; n++) {
+            settle *next = s->next;
+            resend_put(&c->resend, s, now);
+            s = next;
+        }
+    }
+    log_warn("publish channel %d kept nacking follow-ups; replaced by channel %d (next no sooner "
+             "than in %lld ms), %zu follow-ups published again on it",
+             from, to, (long long)((c->resend.reopen_at_ns - now) / CLOCK_NS_PER_MS), n);
+    if (!mq_is_blocked(c->m))
+        acker_undefer(c);
+}
+
 /* A nack means the broker could not take the follow-up. Publishing it again at once would
  * spin for as long as the cause lasts (a reject-publish length limit, a channel stuck
  * nacking): keep the original unacked and ask again after a backoff. */
 void acker_nacked(consumer *c, uint64_t tag, bool multiple)
 {
     int64_t now = clock_mono_ns();
+    bool reopen = false;
     for (settle *s = pending_confirm(&c->pend, tag, multiple); s;) {
         settle *next = s->next;
         metrics_inc(c->wm ? c->wm->followup_nacks : NULL);
         resend_add(&c->resend, s, now);
         if (resend_notable(s, now))
             acker_log_nack(s, now);
+        reopen = reopen || resend_reopen_due(&c->resend, s, now);
         s = next;
+    }
+    if (reopen && !c->swap_wanted) {
+        resend_reopened(&c->resend, now);
+        c->swap_wanted = true;
+        c->swap_by = now + ACKER_SWAP_WAIT_MS * CLOCK_NS_PER_MS;
     }
 }
 
 void acker_resend_due(consumer *c)
 {
-    if (!c->m || resend_count(&c->resend) == 0)
+    if (!c->m)
+        return;
+    if (c->swap_wanted && (pending_count(&c->pend) == 0 || clock_mono_ns() >= c->swap_by))
+        acker_reopen(c, clock_mono_ns());
+    if (resend_count(&c->resend) == 0)
         return;
     for (settle *s = resend_take_due(&c->resend, clock_mono_ns()); s;) {
         settle *next = s->next;

@@ -25,7 +25,10 @@ typedef struct consumer {
     inflight *inflight;
     wmetrics *wm;
     consume_stats *st;
-    mq *m; /* NULL while disconnected */
+    mq *m;            /* NULL while disconnected */
+    int pub_ch;       /* the channel follow-ups go out on: MQ_CH_PUBLISH, or its stand-in */
+    bool swap_wanted; /* replace pub_ch once its outstanding confirms are in (acker.c) */
+    int64_t swap_by;  /* ... or at this instant at the latest */
     size_t next_url;
     unsigned failures;  /* consecutive failed connection rounds */
     int64_t retry_at;   /* monotonic ns of the next connection round */
@@ -48,7 +51,8 @@ void acker_undefer(consumer *c);
  * A nacked follow-up waits in c->resend (its original stays unacked) until acker_resend_due. */
 void acker_confirmed(consumer *c, uint64_t tag, bool multiple);
 void acker_nacked(consumer *c, uint64_t tag, bool multiple);
-/* Publish again the nacked follow-ups whose backoff is over (none while disconnected). */
+/* Replace the publish channel when acker_nacked asked for it and its outstanding confirms are
+ * in, then publish again the nacked follow-ups whose backoff is over (none while disconnected). */
 void acker_resend_due(consumer *c);
 /* End a settle: settled says whether its job's attempt is now settled for good. Frees s. */
 void acker_done(consumer *c, settle *s, bool settled);

@@ -27,6 +27,9 @@
 static int consume_setup(consumer *c, mq *m, char *err, size_t cap)
 {
     int rc = mq_declare_topology(m, err, cap);
+    c->pub_ch = MQ_CH_PUBLISH;
+    c->swap_wanted = false;
+    resend_recovered(&c->resend); /* a new connection starts with fresh channels */
     if (rc == ERR_OK && mq_confirm_select(m, MQ_CH_PUBLISH) != ERR_OK) {
         snprintf(err, cap, "confirm.select refused");
         rc = ERR_MQ_CHANNEL;
@@ -124,16 +127,18 @@ static bool consume_event(consumer *c, mq_event *ev)
     case MQ_EV_DELIVERY:
         consume_delivery(c, &ev->delivery);
         return true;
+    /* Confirms and returns of a publish channel already replaced are ignored (acker_nacked). */
     case MQ_EV_ACK:
-        if (ev->channel == MQ_CH_PUBLISH)
+        if (ev->channel == c->pub_ch)
             acker_confirmed(c, ev->tag, ev->multiple);
         return true;
     case MQ_EV_NACK:
-        if (ev->channel == MQ_CH_PUBLISH)
+        if (ev->channel == c->pub_ch)
             acker_nacked(c, ev->tag, ev->multiple);
         return true;
     case MQ_EV_RETURN:
-        pending_mark_returned(&c->pend, ev->message_id);
+        if (ev->channel == c->pub_ch)
+            pending_mark_returned(&c->pend, ev->message_id);
         return true;
     case MQ_EV_BLOCKED:
         log_warn("broker blocked publishing (resource alarm); outcomes wait");

@@ -17,6 +17,7 @@ void resend_init(resend *r)
 {
     r->head = NULL;
     r->n = 0;
+    resend_recovered(r);
 }
 
 void resend_fini(resend *r)
@@ -33,7 +34,12 @@ void resend_add(resend *r, settle *s, int64_t now_ns)
 {
     if (s->nacks++ == 0)
         s->first_nack_ns = now_ns;
-    s->resend_at_ns = now_ns + resend_delay_ms(s->nacks) * CLOCK_NS_PER_MS;
+    resend_put(r, s, now_ns + resend_delay_ms(s->nacks) * CLOCK_NS_PER_MS);
+}
+
+void resend_put(resend *r, settle *s, int64_t at_ns)
+{
+    s->resend_at_ns = at_ns;
     /* Equal deadlines keep arrival order, so follow-ups nacked together go out in the order
      * they were first published. The list is as long as the follow-ups refused at once
      * (at most the prefetch), and the walk is rare next to a publish. */
@@ -43,6 +49,29 @@ void resend_add(resend *r, settle *s, int64_t now_ns)
     s->next = *at;
     *at = s;
     r->n++;
+}
+
+bool resend_reopen_due(const resend *r, const settle *s, int64_t now_ns)
+{
+    return s->nacks > 0 && now_ns - s->first_nack_ns >= RESEND_REOPEN_AFTER_MS * CLOCK_NS_PER_MS &&
+           now_ns >= r->reopen_at_ns;
+}
+
+void resend_reopened(resend *r, int64_t now_ns)
+{
+    int64_t gap = RESEND_REOPEN_AFTER_MS;
+    for (unsigned i = 0; i < r->reopens && gap < RESEND_REOPEN_CAP_MS; i++)
+        gap *= 2;
+    if (gap > RESEND_REOPEN_CAP_MS)
+        gap = RESEND_REOPEN_CAP_MS;
+    r->reopens++;
+    r->reopen_at_ns = now_ns + gap * CLOCK_NS_PER_MS;
+}
+
+void resend_recovered(resend *r)
+{
+    r->reopens = 0;
+    r->reopen_at_ns = 0;
 }
 
 bool resend_notable(settle *s, int64_t now_ns)

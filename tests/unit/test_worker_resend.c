@@ -156,12 +156,45 @@ static void test_notable(void **state)
     resend_fini(&r);
 }
 
+/* A new publish channel once one follow-up has been refused for a second, then at doubling
+ * spacings up to the cap while nothing gets through; a confirm after nacks starts over. */
+static void test_reopen_spacing(void **state)
+{
+    (void)state;
+    resend r;
+    resend_init(&r);
+    settle *s = mk(1);
+    resend_add(&r, s, 0);
+    assert_false(resend_reopen_due(&r, s, 999 * MS)); /* refused for under a second */
+    assert_true(resend_reopen_due(&r, s, 1000 * MS));
+    settle fresh = {0};
+    assert_false(resend_reopen_due(&r, &fresh, 5000 * MS)); /* never nacked */
+    /* Reopened whenever allowed: the gaps double from 1 s and stop at the cap. */
+    static const int64_t gaps_ms[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+    int64_t now = 1000 * MS;
+    for (size_t i = 0; i < sizeof gaps_ms / sizeof gaps_ms[0]; i++) {
+        resend_reopened(&r, now);
+        assert_false(resend_reopen_due(&r, s, now + gaps_ms[i] * MS - 1));
+        assert_true(resend_reopen_due(&r, s, now + gaps_ms[i] * MS));
+        now += gaps_ms[i] * MS;
+    }
+    resend_recovered(&r);
+    assert_int_equal(r.reopens, 0);
+    assert_true(resend_reopen_due(&r, s, now));
+    /* resend_put queues without counting a nack. */
+    assert_ptr_equal(resend_take_due(&r, INT64_MAX), s);
+    resend_put(&r, s, 7 * MS);
+    assert_int_equal(s->nacks, 1);
+    assert_int_equal(resend_next_ns(&r), 7 * MS);
+    resend_fini(&r); /* frees s */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_delay_table),    cmocka_unit_test(test_refused_forever),
         cmocka_unit_test(test_deadline_order), cmocka_unit_test(test_take_all_and_fini),
-        cmocka_unit_test(test_notable),
+        cmocka_unit_test(test_notable),        cmocka_unit_test(test_reopen_spacing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
