@@ -340,7 +340,10 @@ void acker_resend_due(consumer *c)
 {
     if (!c->m)
         return;
-    if (c->swap_wanted && (pending_count(&c->pend) == 0 || clock_mono_ns() >= c->swap_by))
+    /* Never while blocked: the broker does not read a blocked connection, so the close would
+     * wait out the RPC timeout and take the connection with it. */
+    bool quiet = pending_count(&c->pend) == 0 || clock_mono_ns() >= c->swap_by;
+    if (c->swap_wanted && quiet && !mq_is_blocked(c->m))
         acker_reopen(c, clock_mono_ns());
     if (resend_count(&c->resend) == 0)
         return;
