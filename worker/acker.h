@@ -1,9 +1,10 @@
 /* acker: how the worker's I/O thread settles what executors send back. Each settle is either
  * acked (success, duplicate; acks go out in batches, see ackbatch.h) or its follow-up (retry, dead
  * letter, missed) is published on the confirmed channel and the original acked when the confirm
- * arrives. Every settle ends in acker_done, which releases its inflight claim and acks (or reruns)
- * copies parked behind it. All of it runs on the I/O thread, the only thread that touches the
- * connection. */
+ * arrives; a nacked follow-up is published again after a backoff (resend.h), and a publish channel
+ * that keeps nacking is replaced. Every settle ends in acker_done, which releases its inflight
+ * claim and acks (or reruns) copies parked behind it. All of it runs on the I/O thread, the only
+ * thread that touches the connection. */
 #ifndef SALVO_ACKER_H
 #define SALVO_ACKER_H
 

@@ -127,7 +127,7 @@ static bool consume_event(consumer *c, mq_event *ev)
     case MQ_EV_DELIVERY:
         consume_delivery(c, &ev->delivery);
         return true;
-    /* Confirms and returns of a publish channel already replaced are ignored (acker_nacked). */
+    /* Confirms and returns of a publish channel already replaced are ignored (acker_reopen). */
     case MQ_EV_ACK:
         if (ev->channel == c->pub_ch)
             acker_confirmed(c, ev->tag, ev->multiple);
