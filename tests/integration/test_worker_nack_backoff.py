@@ -145,6 +145,22 @@ def test_refused_dead_letter_waits_then_lands():
         fail(f"the target saw {len(records_for(ids))} calls for a job that 404s; wanted 1")
 
 
+def test_worker_stops_cleanly():
+    """Its publish channel replaced twice over, the worker still stops cleanly: no channel was
+    closed on it by the broker (a confirm or ack on the wrong channel would do that)."""
+    rc = S.worker.stop()
+    if rc != 0:
+        fail(f"worker exited {rc} on SIGTERM")
+    with open(S.worker.log_path, errors="replace") as f:
+        log = f.read()
+    if "stopped: received" not in log:
+        fail("the worker did not log its final counters")
+    for bad in ("PRECONDITION_FAILED", "closed by broker", "connection lost", "runtime error",
+                "AddressSanitizer", "ThreadSanitizer"):
+        if bad in log:
+            fail(f"worker log mentions {bad}")
+
+
 def main():
     with WorkDir("worker-nack-backoff") as work:
         S.work = work
@@ -157,7 +173,8 @@ def main():
             S.worker.wait_log(r"consuming salvo\.jobs", timeout=30)
             S.mport = int(S.worker.wait_log(r"metrics and health on port (\d+)").group(1))
             run([test_refused_retry_waits_then_lands,
-                 test_refused_dead_letter_waits_then_lands])
+                 test_refused_dead_letter_waits_then_lands,
+                 test_worker_stops_cleanly])
 
 
 if __name__ == "__main__":
