@@ -69,6 +69,7 @@ void httpcall_thread_init(void)
 void httpcall_thread_fini(void)
 {
     httpcall_easy_on = false;
+    httpcall_stage_thread_fini();
     while (httpcall_easy_n)
         curl_easy_cleanup(httpcall_easy_cache[--httpcall_easy_n]);
 }
@@ -329,7 +330,7 @@ int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason,
     int rc = ERR_NOMEM;
     if (!c)
         goto fail;
-    c->pre_fd = c->pre_given = -1;
+    c->pre_fd = c->pre_given = c->stage_rd = c->stage_wr = -1;
     c->cap = capture_cap;
     c->e = httpcall_easy_get();
     if (!c->e)
@@ -347,6 +348,7 @@ int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason,
     curl_easy_setopt(c->e, CURLOPT_URL, h->url);
     curl_easy_setopt(c->e, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(c->e, CURLOPT_CONNECTTIMEOUT_MS, (long)h->connect_timeout_ms);
+    c->timeout_ms = h->timeout_ms;
     curl_easy_setopt(c->e, CURLOPT_TIMEOUT_MS, (long)h->timeout_ms);
     curl_easy_setopt(c->e, CURLOPT_FOLLOWLOCATION, h->follow_redirects ? 1L : 0L);
     curl_easy_setopt(c->e, CURLOPT_MAXREDIRS, (long)HTTPCALL_MAX_REDIRS);
@@ -382,6 +384,11 @@ static curl_socket_t httpcall_open_socket(void *ud, curlsocktype purpose, struct
         return CURL_SOCKET_BAD;
     c->refused[0] = '\0'; /* an earlier address of the same name was refused; this one is fine */
     if (purpose == CURLSOCKTYPE_IPCXN && c->pre_fd >= 0 && preconn_same(&c->pre_addr, &a->addr)) {
+        if (c->stage_wr >= 0) { /* staged: the pair's end now, the connection at the move */
+            c->pre_given = c->stage_wr;
+            c->stage_wr = -1;
+            return c->pre_given;
+        }
         c->pre_given = c->pre_fd;
         c->pre_fd = -1;
         return c->pre_given;
@@ -397,26 +404,30 @@ static int httpcall_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
     return fd == c->pre_given ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
 }
 
-bool httpcall_preconnect(httpcall *c, const char *url, bool hold)
+httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64_t stage_ms)
 {
     char why[160];
     if (c->pre_fd >= 0 || !preconn_addr(url, &c->pre_addr) ||
         !netguard_addr_ok(httpcall_guard, (struct sockaddr *)&c->pre_addr, why, sizeof why))
-        return false;
+        return HTTPCALL_HOLD_NONE;
     /* Holding the request in a corked socket only works when it fits one segment (a larger one
      * would send its first part early) and needs no handshake after TCP's (TLS would stall). */
     hold = hold && c->req_bytes <= HTTPCALL_HOLD_MAX_BYTES && strncasecmp(url, "http://", 7) == 0;
     c->pre_fd = preconn_open(&c->pre_addr, hold, &hold);
-    if (c->pre_fd < 0)
-        return false;
+    if (c->pre_fd < 0 || !hold)
+        return HTTPCALL_HOLD_NONE;
     /* A held request must go out on this socket, never on a cached uncorked connection. */
-    if (hold)
-        curl_easy_setopt(c->e, CURLOPT_FRESH_CONNECT, 1L);
-    return hold;
+    curl_easy_setopt(c->e, CURLOPT_FRESH_CONNECT, 1L);
+    /* Staging keeps a listener per thread: only threads that clean up after themselves. */
+    return stage_ms > 0 && httpcall_easy_on && httpcall_stage_open(c, stage_ms)
+               ? HTTPCALL_HOLD_STAGE
+               : HTTPCALL_HOLD_CORK;
 }
 
 void httpcall_release(httpcall *c)
 {
+    if (c->stage_rd >= 0) /* late for its window: moved and let go at once */
+        httpcall_stage_move(c);
     if (c->pre_given >= 0)
         preconn_uncork(c->pre_given);
     if (c->pre_fd >= 0) /* released before libcurl took it: it must not hold anything either */
@@ -449,7 +460,8 @@ void httpcall_free(httpcall *c)
     if (c->e)
         httpcall_easy_put(c->e);
     if (c->pre_fd >= 0)
-        close(c->pre_fd); /* libcurl reused a cached connection instead */
+        close(c->pre_fd); /* libcurl reused a cached connection instead, or never started */
+    httpcall_stage_close(c);
     curl_slist_free_all(c->hdrs);
     free(c->buf);
     free(c);

@@ -89,17 +89,33 @@ size_t httpcall_multi_active(const httpcall_multi *m);
  * ERR_OK, ERR_NOMEM, or ERR_INVAL with reason (e.g. a header holding a line break, or "target
  * refused: ..." for a host outside the allow-list or a refused address literal). */
 int httpcall_new(const job *j, size_t capture_cap, httpcall **out, char *reason, size_t cap);
+/* How httpcall_preconnect holds a request back until httpcall_release. */
+typedef enum httpcall_hold {
+    HTTPCALL_HOLD_NONE,  /* not held: the request goes out as soon as the call starts */
+    HTTPCALL_HOLD_CORK,  /* start the call at most 180 ms ahead: libcurl writes the request
+                          * into the corked connection, where the kernel keeps it */
+    HTTPCALL_HOLD_STAGE, /* start the call now: libcurl writes the request into a local
+                          * staging socket; httpcall_stage_move, at most 180 ms ahead, puts it
+                          * into the corked connection */
+} httpcall_hold;
+
 /* Precise mode: open the TCP connection now (the URL's host must be a numeric address; otherwise
  * nothing happens), so that at the due instant the request goes out over an established
  * connection instead of paying the handshake. When libcurl reuses a cached connection instead,
  * the socket is closed unused with the call. url is the job's (expanded) URL.
- * With hold, the socket is also corked (TCP_CORK) when the request is small plain HTTP: the call
- * may then be started early, libcurl does all its work and writes the request, and the kernel
- * keeps it until httpcall_release (or for at most 200 ms). Returns true when the request will be
- * held that way; false when it goes out as soon as the call starts. */
-bool httpcall_preconnect(httpcall *c, const char *url, bool hold);
-/* Let a held request go (uncork). Call at the due instant, after httpcall_start; before it, the
- * request simply goes out as soon as it is written. */
+ * With hold, the socket is also corked (TCP_CORK) when the request is small plain HTTP, and the
+ * kernel keeps what is written until httpcall_release (or for at most 200 ms): the result says
+ * how. stage_ms > 0 asks for staging as well, the instant being stage_ms away (only on a thread
+ * that called httpcall_thread_init): the call's total timeout is lengthened by as much, since
+ * libcurl counts it from the early start. */
+httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64_t stage_ms);
+/* A staged call (after httpcall_start, at most 180 ms before its instant): move what libcurl
+ * wrote into the corked connection, and the connection under libcurl's descriptor. Any other call:
+ * nothing. ERR_OK, or ERR_IO when the request could not be moved whole (the transfer then fails
+ * as a broken connection and nothing partial is sent). Same thread as the multi. */
+int httpcall_stage_move(httpcall *c);
+/* Let a held request go (uncork; a staged one is moved first). Call at the due instant, after
+ * httpcall_start; before it, the request simply goes out as soon as it is written. */
 void httpcall_release(httpcall *c);
 /* Attach to m: the request starts on the next perform. ERR_OK or ERR_INVAL. */
 int httpcall_start(httpcall_multi *m, httpcall *c);

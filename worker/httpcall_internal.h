@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* libcurl's socket interface over our own epoll set: each wait and each perform costs what is
  * ready, not what is in flight. curl_multi_poll rebuilds a pollfd array of every socket on every
@@ -49,13 +50,33 @@ struct httpcall {
     void *ud;
     size_t req_bytes; /* about what the request puts on the wire (line, headers, body) */
     int pre_fd;       /* pre-connected socket not yet handed to libcurl, -1 when none */
-    int pre_given;    /* the pre-connected socket libcurl took (libcurl closes it), -1 */
+    int pre_given;    /* the socket libcurl took (libcurl closes it), -1 */
     struct sockaddr_storage pre_addr;
-    char refused[160]; /* why the guard refused a connection; "" when it did not */
+    /* Staging (httpcall_stage.c): libcurl is given stage_wr, one end of a loopback connection
+     * to this thread's staging listener, instead of pre_fd, and writes its request there long
+     * before the instant; stage_rd is the accepted end. -1 when not staged or already moved. */
+    int stage_rd;
+    int stage_wr;        /* until libcurl takes it (then it is pre_given) */
+    ino_t stage_ino;     /* stage_wr's inode: recognises it again at the move */
+    uint32_t stage_want; /* epoll events libcurl last asked for on its staged end */
+    int64_t timeout_ms;  /* the job's total timeout, as set on the handle */
+    char refused[160];   /* why the guard refused a connection; "" when it did not */
 };
 
 /* Fill c->res from the finished transfer's code (httpcall.c); called once, after libcurl let
  * go of the handle. */
 void httpcall_finish(httpcall *c, CURLcode rc);
+
+/* Staging (httpcall_stage.c). Open the staging connection for c (pre_fd already open) and
+ * lengthen its total timeout by wait_ms, since libcurl counts it from a start that is that much
+ * early. False (c unchanged) when it cannot be made. */
+bool httpcall_stage_open(httpcall *c, int64_t wait_ms);
+/* The socket callback saw libcurl ask for events on fd of transfer e: remember them when fd is
+ * a staged end, so the move can watch the real connection the same way. */
+void httpcall_stage_watch(CURL *e, curl_socket_t fd, uint32_t events);
+/* Close whatever staging descriptors c still owns. */
+void httpcall_stage_close(httpcall *c);
+/* Close this thread's staging listener (httpcall_thread_fini). */
+void httpcall_stage_thread_fini(void);
 
 #endif

@@ -19,14 +19,15 @@
 /* CURLMOPT_SOCKETFUNCTION: mirror what libcurl wants to watch into the epoll set. */
 static int httpcall_on_socket(CURL *e, curl_socket_t fd, int what, void *ud, void *sockp)
 {
-    (void)e;
     httpcall_shard *sh = ud;
     if (what == CURL_POLL_REMOVE) {
         epoll_ctl(sh->hm->epfd, EPOLL_CTL_DEL, fd, NULL); /* ENOENT/EBADF are harmless here */
+        httpcall_stage_watch(e, fd, 0);
         return 0;
     }
     struct epoll_event ev = {0};
     ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    httpcall_stage_watch(e, fd, ev.events);
     ev.data.u64 = (uint64_t)sh->idx << 32 | (uint32_t)fd;
     if (!sockp || epoll_ctl(sh->hm->epfd, EPOLL_CTL_MOD, fd, &ev) != 0) {
         epoll_ctl(sh->hm->epfd, EPOLL_CTL_ADD, fd, &ev);

@@ -77,7 +77,7 @@ static bool cpuwork_prepare(const rawmsg_set *s, job *jobs, httpcall **c)
             fprintf(stderr, "cpuwork: job %zu: %s\n", i, reason);
             return false;
         }
-        if (!httpcall_preconnect(c[i], jobs[i].http.url, true)) {
+        if (httpcall_preconnect(c[i], jobs[i].http.url, true, 0) != HTTPCALL_HOLD_CORK) {
             fprintf(stderr, "cpuwork: job %zu: not held (numeric http:// URL needed)\n", i);
             return false;
         }

@@ -420,19 +420,52 @@ static void test_extra_fds(void **state)
     httpcall_multi_free(m);
 }
 
-/* A pre-connected call sends its request over the socket opened ahead of time: the request
- * arrives on the connection accepted before the transfer even started, and no other one. */
-static void test_preconnect(void **state)
+/* A listening socket on 127.0.0.1 and the URL of path on it. */
+static int listen_local(const char *path, char *url, size_t cap)
 {
-    (void)state;
     int l = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof a;
     assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(listen(l, 8), 0);
     assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    snprintf(url, cap, "http://127.0.0.1:%u%s", ntohs(a.sin_port), path);
+    return l;
+}
+
+/* Wait on m (its own poll, no busy loop) for the next finished call; NULL after 5 s. */
+static httpcall *wait_done(httpcall_multi *m)
+{
+    httpcall *done = NULL;
+    int64_t end = clock_mono_ns() + 5 * CLOCK_NS_PER_SEC;
+    while (!done && clock_mono_ns() < end) {
+        httpcall_multi_poll(m, NULL, 0, 50);
+        httpcall_multi_perform(m);
+        done = httpcall_multi_next_done(m);
+    }
+    return done;
+}
+
+/* Drive m until s has data or ms pass; whether it had. */
+static bool drive_until_readable(httpcall_multi *m, int s, int ms)
+{
+    int64_t end = clock_mono_ns() + (int64_t)ms * CLOCK_NS_PER_MS;
+    do {
+        httpcall_multi_perform(m);
+        struct pollfd p = {s, POLLIN, 0};
+        if (poll(&p, 1, 5) == 1)
+            return true;
+    } while (clock_mono_ns() < end);
+    return false;
+}
+
+/* A pre-connected call sends its request over the socket opened ahead of time: the request
+ * arrives on the connection accepted before the transfer even started, and no other one. */
+static void test_preconnect(void **state)
+{
+    (void)state;
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/pre", ntohs(a.sin_port));
+    int l = listen_local("/pre", url, sizeof url);
     job j = make_job("GET", url, 5000);
     httpcall_limits lim = {0, 0, 0};
     httpcall_multi *m = NULL;
@@ -440,7 +473,7 @@ static void test_preconnect(void **state)
     char reason[128];
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
     assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    assert_false(httpcall_preconnect(c, url, false));
+    assert_int_equal(httpcall_preconnect(c, url, false, 0), HTTPCALL_HOLD_NONE);
     struct pollfd pa = {l, POLLIN, 0};
     assert_int_equal(poll(&pa, 1, 2000), 1); /* connected before any transfer exists */
     int s1 = accept(l, NULL, NULL);
@@ -462,13 +495,7 @@ static void test_preconnect(void **state)
     assert_non_null(strstr(req, "GET /pre HTTP/1.1"));
     const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     assert_int_equal(write(s1, resp, strlen(resp)), (ssize_t)strlen(resp));
-    httpcall *done = NULL;
-    while (!done && clock_mono_ns() < end) {
-        httpcall_multi_poll(m, NULL, 0, 50);
-        httpcall_multi_perform(m);
-        done = httpcall_multi_next_done(m);
-    }
-    assert_ptr_equal(done, c);
+    assert_ptr_equal(wait_done(m), c);
     assert_int_equal(httpcall_result_get(c)->status, 200);
     struct pollfd pl = {l, POLLIN, 0};
     assert_int_equal(poll(&pl, 1, 0), 0); /* no second connection */
@@ -483,14 +510,8 @@ static void test_preconnect(void **state)
 static void test_preconnect_hold(void **state)
 {
     (void)state;
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(l, 8), 0);
-    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%u/held", ntohs(a.sin_port));
+    int l = listen_local("/held", url, sizeof url);
     job j = make_job("GET", url, 5000);
     httpcall_limits lim = {0, 0, 0};
     httpcall_multi *m = NULL;
@@ -498,7 +519,7 @@ static void test_preconnect_hold(void **state)
     char reason[128];
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
     assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    assert_true(httpcall_preconnect(c, url, true));
+    assert_int_equal(httpcall_preconnect(c, url, true, 0), HTTPCALL_HOLD_CORK);
     struct pollfd pa = {l, POLLIN, 0};
     assert_int_equal(poll(&pa, 1, 2000), 1);
     int s1 = accept(l, NULL, NULL);
@@ -523,6 +544,52 @@ static void test_preconnect_hold(void **state)
     close(l);
 }
 
+/* A staged request: libcurl writes it at once into the staging connection; the move puts it
+ * into the real, corked connection (still nothing arrives), the release sends it, and the
+ * reply reaches libcurl over the connection it now holds. Twice on one thread, so the second
+ * staging reuses the thread's listener. */
+static void test_preconnect_stage(void **state)
+{
+    (void)state;
+    httpcall_thread_init();
+    char url[64];
+    int l = listen_local("/staged", url, sizeof url);
+    job j = make_job("GET", url, 5000);
+    httpcall_limits lim = {0, 0, 0};
+    httpcall_multi *m = NULL;
+    assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
+    for (int round = 0; round < 2; round++) {
+        httpcall *c = NULL;
+        char reason[128];
+        assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+        assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_STAGE);
+        int s1 = accept(l, NULL, NULL);
+        assert_true(s1 >= 0);
+        assert_int_equal(httpcall_start(m, c), ERR_OK);
+        assert_false(drive_until_readable(m, s1, 80)); /* written, but into the stage */
+        assert_int_equal(httpcall_stage_move(c), ERR_OK);
+        assert_false(drive_until_readable(m, s1, 80)); /* moved, but corked */
+        httpcall_release(c);
+        assert_true(drive_until_readable(m, s1, 1000));
+        char req[2048] = "";
+        assert_true(read(s1, req, sizeof req - 1) > 0);
+        assert_non_null(strstr(req, "GET /staged HTTP/1.1"));
+        assert_non_null(strstr(req, "\r\n\r\n"));
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_int_equal(write(s1, resp, strlen(resp)), (ssize_t)strlen(resp));
+        assert_ptr_equal(wait_done(m), c); /* the reply woke the multi's own wait */
+        assert_int_equal(httpcall_result_get(c)->status, 200);
+        assert_string_equal(httpcall_result_get(c)->body, "ok");
+        httpcall_free(c);
+        close(s1);
+    }
+    struct pollfd pl = {l, POLLIN, 0};
+    assert_int_equal(poll(&pl, 1, 0), 0); /* no connection but the two pre-opened ones */
+    httpcall_multi_free(m);
+    close(l);
+    httpcall_thread_fini();
+}
+
 /* Requests that cannot be held: TLS (its handshake would stall) and large ones (they would
  * send their first segment early). Both still pre-connect. */
 static void test_preconnect_no_hold(void **state)
@@ -532,7 +599,8 @@ static void test_preconnect_no_hold(void **state)
     char reason[128];
     job j = make_job("GET", "https://127.0.0.1:9/", 5000);
     assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    assert_false(httpcall_preconnect(c, "https://127.0.0.1:9/", true));
+    assert_int_equal(httpcall_preconnect(c, "https://127.0.0.1:9/", true, 1000),
+                     HTTPCALL_HOLD_NONE);
     httpcall_free(c);
     char body[2048];
     memset(body, 'b', sizeof body - 1);
@@ -541,7 +609,7 @@ static void test_preconnect_no_hold(void **state)
     big.http.body = body;
     big.http.body_len = strlen(body);
     assert_int_equal(httpcall_new(&big, 256, &c, reason, sizeof reason), ERR_OK);
-    assert_false(httpcall_preconnect(c, "http://127.0.0.1:9/", true));
+    assert_int_equal(httpcall_preconnect(c, "http://127.0.0.1:9/", true, 1000), HTTPCALL_HOLD_NONE);
     httpcall_free(c);
 }
 
@@ -558,8 +626,8 @@ static void test_preconnect_skips_names(void **state)
     char reason[128];
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
     assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    assert_false(httpcall_preconnect(c, url, true));
-    assert_false(httpcall_preconnect(c, "not a url", true));
+    assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_NONE);
+    assert_int_equal(httpcall_preconnect(c, "not a url", true, 1000), HTTPCALL_HOLD_NONE);
     assert_int_equal(run_all(m, &c, 1), 1);
     assert_int_equal(httpcall_result_get(c)->status, 200);
     httpcall_free(c);
@@ -576,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_wakeup_and_abort), cmocka_unit_test(test_extra_fds),
         cmocka_unit_test(test_preconnect),       cmocka_unit_test(test_preconnect_skips_names),
         cmocka_unit_test(test_preconnect_hold),  cmocka_unit_test(test_preconnect_no_hold),
+        cmocka_unit_test(test_preconnect_stage),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
