@@ -93,6 +93,8 @@ STAGE_FIELDS = ["run", "mode", "n", "stage", "hits", "first_ms", "p50_ms", "p90_
                 "last_ms"]
 STAGE_LABELS = {"publish": "producer publishes", "receive": "worker has the delivery",
                 "start": "worker starts the request",
+                "move": "worker moves the staged request into its connection",
+                "release": "worker releases (uncorks) the held request",
                 "arrival": "request line arrives (kernel stamp)",
                 "read": "target's thread reads it"}
 

@@ -5,6 +5,8 @@ Probed functions (entry only, no arguments; a uprobe costs a few microseconds pe
   producer mq_publish      each job's basic.publish
   worker   task_new        the I/O thread has a delivery in hand (copied out of rabbitmq-c)
   worker   httpcall_start  the executor hands the request to libcurl
+  worker   httpcall_stage_move  a staged request goes into its corked connection (precise)
+  worker   httpcall_release     a held request is let go (uncorked) at its instant
 The target's two stamps close the path: "arrival" (the kernel's receive stamp of the request
 line) and "read" (when the target's thread was told of it). Times are taken on CLOCK_MONOTONIC
 by perf and moved to the realtime clock with an offset read next to the recording.
@@ -17,8 +19,10 @@ import time
 GROUP = "salvo_bench"
 PROBES = [("producer", "salvo-producer", "mq_publish", "publish"),
           ("worker", "salvo-worker", "task_new", "receive"),
-          ("worker", "salvo-worker", "httpcall_start", "start")]
-STAGES = ["publish", "receive", "start"]
+          ("worker", "salvo-worker", "httpcall_start", "start"),
+          ("worker", "salvo-worker", "httpcall_stage_move", "move"),
+          ("worker", "salvo-worker", "httpcall_release", "release")]
+STAGES = ["publish", "receive", "start", "move", "release"]
 
 
 def _perf(*args, check=True):
