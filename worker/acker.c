@@ -297,6 +297,7 @@ static void acker_reopen(consumer *c, int64_t now)
         return;
     }
     c->pub_ch = to;
+    metrics_inc(c->wm ? c->wm->channel_swaps : NULL);
     size_t n = 0;
     settle *left[2] = {pending_take_all(&c->pend), resend_take_all(&c->resend)};
     for (int i = 0; i < 2; i++) {

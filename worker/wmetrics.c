@@ -83,6 +83,11 @@ int wmetrics_new(wmetrics **out)
                         "Follow-up publishes (retry, dead letter, missed) the broker nacked; "
                         "each is published again after a backoff, its original kept unacked",
                         NULL, NULL));
+    w->channel_swaps = wmetrics_one(
+        metrics_counter(m, "salvo_worker_publish_channel_replaced_total",
+                        "Publishing channels replaced after nacking a follow-up for a second "
+                        "(the consuming channel and its unacked jobs stay)",
+                        NULL, NULL));
     w->inflight = wmetrics_one(metrics_gauge(m, "salvo_worker_inflight",
                                              "Deliveries taken and not yet settled", NULL, NULL));
     w->running = wmetrics_one(

@@ -18,6 +18,7 @@ typedef struct wmetrics {
     metrics_family *retries;      /* salvo_worker_retries_total{level} */
     metrics_series *deliveries, *reconnects, *started;
     metrics_series *followup_nacks; /* follow-up publishes the broker nacked (resend.h) */
+    metrics_series *channel_swaps;  /* publish channels replaced after nacks (acker.c) */
     metrics_series *clock_skew, *clock_skew_events;
     metrics_family *rejected; /* salvo_worker_rejected_total{reason} */
     metrics_series *bad_signature, *bad_publisher;

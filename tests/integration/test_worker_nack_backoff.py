@@ -40,13 +40,17 @@ def publish(*args):
     return r.stdout.split()
 
 
-def followup_nacks():
+def counter(name):
     with urllib.request.urlopen(f"http://127.0.0.1:{S.mport}/metrics", timeout=5) as r:
         text = r.read().decode()
-    m = re.search(r"^salvo_worker_followup_nacks_total (\S+)$", text, re.M)
+    m = re.search("^" + name + r" (\S+)$", text, re.M)
     if not m:
-        fail("salvo_worker_followup_nacks_total missing from /metrics")
+        fail(f"{name} missing from /metrics")
     return float(m.group(1))
+
+
+def followup_nacks():
+    return counter("salvo_worker_followup_nacks_total")
 
 
 def records_for(ids):
@@ -122,6 +126,8 @@ def test_refused_retry_waits_then_lands():
     swaps = re.findall(r"publish channel \d kept nacking follow-ups; replaced by channel \d", log)
     if not swaps:
         fail("the follow-up landed without the publish channel being replaced")
+    if counter("salvo_worker_publish_channel_replaced_total") != len(swaps):
+        fail(f"salvo_worker_publish_channel_replaced_total is not the {len(swaps)} logged")
     print(f"  publish channel replaced {len(swaps)} times")
     S.worker.wait_log("job=" + re.escape(ids[0]) + r" retried .*next_attempt=4 level=r3")
     message_in("salvo.retry.3", ids[0])
