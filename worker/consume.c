@@ -84,6 +84,11 @@ static void consume_lost(consumer *c, const char *why)
             lost++;
         }
     }
+    /* Settles held back (broker blocked, publish channel being replaced) were for this
+     * connection too. Nothing else would release them (a new connection is neither blocked nor
+     * replacing a channel), and their inflight claims would keep the broker's redelivered
+     * copies parked: settle them as stale now. */
+    acker_undefer(c);
     log_warn("broker connection to %s lost (%s); %zu unconfirmed follow-ups dropped, their "
              "jobs will be redelivered",
              mq_endpoint(gone), why, lost);
