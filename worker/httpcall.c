@@ -416,13 +416,8 @@ httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64
     c->pre_fd = preconn_open(&c->pre_addr, hold, &hold);
     if (c->pre_fd < 0 || !hold)
         return HTTPCALL_HOLD_NONE;
-    /* A held request must go out on this socket, never on a cached uncorked connection; and the
-     * socket is closed after its reply, not kept idle: a 10,000-job fan-out would otherwise
-     * leave 10,000 idle connections to one host, and the next one's 10,000 new connects then
-     * exhaust the ephemeral ports of one parity, where each connect() walks all of them (46 %
-     * of a worker's CPU in __inet_hash_connect on the second burst in a row). */
+    /* A held request must go out on this socket, never on a cached uncorked connection. */
     curl_easy_setopt(c->e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(c->e, CURLOPT_FORBID_REUSE, 1L);
     /* Staging keeps a listener per thread: only threads that clean up after themselves. */
     return stage_ms > 0 && httpcall_easy_on && httpcall_stage_open(c, stage_ms)
                ? HTTPCALL_HOLD_STAGE
