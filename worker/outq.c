@@ -36,11 +36,7 @@ void outq_free(outq *q)
 {
     if (!q)
         return;
-    while (q->head) {
-        settle *s = q->head;
-        q->head = s->next;
-        settle_free(s);
-    }
+    settle_free_list(q->head);
     close(q->efd);
     pthread_mutex_destroy(&q->mu);
     free(q);

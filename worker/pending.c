@@ -15,12 +15,7 @@ void pending_init(pending *p)
 
 void pending_fini(pending *p)
 {
-    settle *s = pending_take_all(p);
-    while (s) {
-        settle *next = s->next;
-        settle_free(s);
-        s = next;
-    }
+    settle_free_list(pending_take_all(p));
     free(p->v);
     memset(p, 0, sizeof *p);
 }

@@ -22,12 +22,7 @@ void resend_init(resend *r)
 
 void resend_fini(resend *r)
 {
-    settle *s = resend_take_all(r);
-    while (s) {
-        settle *next = s->next;
-        settle_free(s);
-        s = next;
-    }
+    settle_free_list(resend_take_all(r));
 }
 
 void resend_add(resend *r, settle *s, int64_t now_ns)

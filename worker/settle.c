@@ -205,3 +205,12 @@ void settle_free(settle *s)
     free(s->result);
     free(s);
 }
+
+void settle_free_list(settle *s)
+{
+    while (s) {
+        settle *next = s->next;
+        settle_free(s);
+        s = next;
+    }
+}

@@ -84,5 +84,7 @@ void settle_message(const settle *s, mq_msg *m);
 
 /* Free a settle. Safe on NULL. */
 void settle_free(settle *s);
+/* Free a list of settles linked by next. Safe on NULL. */
+void settle_free_list(settle *s);
 
 #endif
