@@ -78,6 +78,12 @@ int preconn_open(const struct sockaddr_storage *a, bool cork, bool *corked)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     *corked = cork && setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one) == 0;
+    /* A corked socket closed with data in it sends that data: a worker killed while holding a
+     * request would fire the job at its death, after which the broker hands it to another
+     * worker and it runs twice. Closed with a reset instead, a held request dies unsent. */
+    struct linger drop = {1, 0};
+    if (*corked)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &drop, sizeof drop);
     socklen_t len =
         a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     if (connect(fd, (const struct sockaddr *)a, len) != 0 && errno != EINPROGRESS) {

@@ -11,8 +11,11 @@
  * "https://[::1]/"); false for host names (resolving here would block) and anything else.
  * Thread-safe. */
 bool preconn_addr(const char *url, struct sockaddr_storage *out);
-/* Start a non-blocking connect to a, with TCP_NODELAY, and TCP_CORK when cork. Returns the
- * socket (the caller owns it) or -1. *corked says whether the cork took. Thread-safe. */
+/* Start a non-blocking connect to a, with TCP_NODELAY, and TCP_CORK when cork. A corked socket
+ * also closes with a reset (SO_LINGER 0), so a request still held when the process dies is
+ * dropped, not sent; it keeps that after the release (its close then leaves no TIME_WAIT).
+ * Returns the socket (the caller owns it) or -1. *corked says whether the cork took.
+ * Thread-safe. */
 int preconn_open(const struct sockaddr_storage *a, bool cork, bool *corked);
 /* Whether b (as libcurl passes it) is the same address and port as a. */
 bool preconn_same(const struct sockaddr_storage *a, const struct sockaddr *b);

@@ -1,4 +1,5 @@
-/* test_worker_preconn: which URLs get an early connection, and to what address. */
+/* test_worker_preconn: which URLs get an early connection, to what address, and what a held
+ * request does when its socket is closed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,8 +9,12 @@
 #include "preconn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 typedef struct row {
     const char *url;
@@ -78,11 +83,60 @@ static void test_same(void **state)
     assert_false(preconn_same(&a, (struct sockaddr *)&b));
 }
 
+/* Bytes the peer s receives within ms before the connection ends (0 after a reset or EOF). */
+static ssize_t peer_reads(int s, int ms)
+{
+    struct pollfd p = {s, POLLIN, 0};
+    ssize_t total = 0;
+    char buf[256];
+    while (poll(&p, 1, ms) == 1) {
+        ssize_t n = read(s, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        total += n;
+    }
+    return total;
+}
+
+/* A corked socket closed while its request is held (a worker killed before the instant) drops
+ * the request: the peer sees a reset and no bytes. Uncorked first, the same bytes do arrive. */
+static void test_held_request_dies_unsent(void **state)
+{
+    (void)state;
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 4), 0);
+    assert_int_equal(getsockname(l, (struct sockaddr *)&a, &alen), 0);
+    struct sockaddr_storage ss;
+    memcpy(&ss, &a, sizeof a);
+    const char req[] = "GET /held HTTP/1.1\r\n\r\n";
+    for (int release = 0; release < 2; release++) {
+        bool corked = false;
+        int fd = preconn_open(&ss, true, &corked);
+        assert_true(fd >= 0);
+        assert_true(corked);
+        int s = accept(l, NULL, NULL);
+        assert_true(s >= 0);
+        struct pollfd w = {fd, POLLOUT, 0};
+        assert_int_equal(poll(&w, 1, 2000), 1);
+        assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+        if (release)
+            preconn_uncork(fd);
+        close(fd);
+        assert_int_equal(peer_reads(s, 500), release ? (ssize_t)(sizeof req - 1) : 0);
+        close(s);
+    }
+    close(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_addr_table),
         cmocka_unit_test(test_same),
+        cmocka_unit_test(test_held_request_dies_unsent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
