@@ -144,7 +144,7 @@ static amqp_rpc_reply_t mq_login(mq *m, const struct amqp_connection_info *ci, c
                                       AMQP_SASL_METHOD_PLAIN, ci->user, ci->password);
 }
 
-static int mq_open_channel(mq *m, int ch, char *err, size_t cap)
+int mq_open_channel(mq *m, int ch, char *err, size_t cap)
 {
     amqp_channel_open(m->conn, (amqp_channel_t)ch);
     amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);

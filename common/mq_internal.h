@@ -23,5 +23,8 @@ struct mq {
 /* Record a library/broker failure: marks the connection closed and writes a reason.
  * Returns ERR_MQ_CLOSED or ERR_MQ_CHANNEL. */
 int mq_fail_reply(mq *m, amqp_rpc_reply_t r, const char *what, char *err, size_t cap);
+/* channel.open on ch, and mark it open (mq_free closes what is marked). ERR_OK, or as
+ * mq_fail_reply. */
+int mq_open_channel(mq *m, int ch, char *err, size_t cap);
 
 #endif

@@ -58,9 +58,8 @@ static int mq_reopen_channel(mq *m, int ch, char *err, size_t cap)
         m->open = false;
         return ERR_MQ_CLOSED;
     }
-    amqp_channel_open(m->conn, (amqp_channel_t)ch);
     m->open = true;
-    int rc = mq_check(m, "channel.open", "", err, cap);
+    int rc = mq_open_channel(m, ch, err, cap);
     /* A new channel starts outside confirm mode; restore what the owner had asked for. */
     if (rc == ERR_OK && m->confirming[ch]) {
         m->confirming[ch] = false;
@@ -200,11 +199,9 @@ int mq_channel_swap(mq *m, int from, int to, char *err, size_t cap)
     m->chan_open[from] = false;
     bool confirm = m->confirming[from];
     m->confirming[from] = false;
-    amqp_channel_open(m->conn, (amqp_channel_t)to);
-    int rc = mq_check(m, "channel.open", "", err, cap);
+    int rc = mq_open_channel(m, to, err, cap);
     if (rc != ERR_OK)
         return rc;
-    m->chan_open[to] = true;
     if (confirm && mq_confirm_select(m, to) != ERR_OK) {
         snprintf(err, cap, "confirm.select refused on channel %d", to);
         return ERR_MQ_CHANNEL;
