@@ -8,15 +8,15 @@
 #include "topology.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* How long a publish channel due for replacement may take to answer the publishes still
  * outstanding on it. They normally answer within milliseconds; past this the channel is
  * replaced anyway and those follow-ups are published again, which can duplicate one (a retry
  * then runs twice, with the same Idempotency-Key), as a lost connection can. */
 #define ACKER_SWAP_WAIT_MS 2000
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 static const char *acker_id(const settle *s)
 {
@@ -343,12 +343,13 @@ void acker_resend_due(consumer *c)
         return;
     /* Never while blocked: the broker does not read a blocked connection, so the close would
      * wait out the RPC timeout and take the connection with it. */
-    bool quiet = pending_count(&c->pend) == 0 || clock_mono_ns() >= c->swap_by;
+    int64_t now = clock_mono_ns();
+    bool quiet = pending_count(&c->pend) == 0 || now >= c->swap_by;
     if (c->swap_wanted && quiet && !mq_is_blocked(c->m))
-        acker_reopen(c, clock_mono_ns());
+        acker_reopen(c, now);
     if (resend_count(&c->resend) == 0)
         return;
-    for (settle *s = resend_take_due(&c->resend, clock_mono_ns()); s;) {
+    for (settle *s = resend_take_due(&c->resend, now); s;) {
         settle *next = s->next;
         s->next = NULL;
         s->returned = false; /* the new publish gets its own return if it is unroutable */

@@ -66,6 +66,19 @@ static void consume_connect(consumer *c)
                TOPO_JOBS_QUEUE, mq_endpoint(m), mq_generation(m), c->o->prefetch);
 }
 
+/* End every settle of a list whose follow-up never got confirmed (the job's attempt stays
+ * unsettled, and the broker redelivers it); returns how many. */
+static size_t consume_drop(consumer *c, settle *list)
+{
+    size_t n = 0;
+    for (settle *s = list; s; n++) {
+        settle *next = s->next;
+        acker_done(c, s, false);
+        s = next;
+    }
+    return n;
+}
+
 /* The connection is gone: every unconfirmed follow-up is lost with it, and so is the chance to
  * ack its original, which the broker will redeliver. */
 static void consume_lost(consumer *c, const char *why)
@@ -75,15 +88,8 @@ static void consume_lost(consumer *c, const char *why)
     c->m = NULL; /* first: copies parked behind the dropped settles must not be acked on it */
     pool_set_generation(c->pool, 0);
     ackbatch_reset(&c->acks); /* acks not yet sent are lost with it: those jobs come back */
-    settle *left[2] = {pending_take_all(&c->pend), resend_take_all(&c->resend)};
-    for (int i = 0; i < 2; i++) {
-        for (settle *s = left[i]; s;) {
-            settle *next = s->next;
-            acker_done(c, s, false);
-            s = next;
-            lost++;
-        }
-    }
+    lost += consume_drop(c, pending_take_all(&c->pend));
+    lost += consume_drop(c, resend_take_all(&c->resend));
     /* Settles held back (broker blocked, publish channel being replaced) were for this
      * connection too. Nothing else would release them (a new connection is neither blocked nor
      * replacing a channel), and their inflight claims would keep the broker's redelivered
@@ -240,15 +246,11 @@ static void consume_finish(consumer *c)
     pool_stop(c->pool, !drained);
     c->pool_stopped = true;
     acker_take_outq(c); /* late settles: their connection is closed, so they are stale */
-    settle *left[3] = {pending_take_all(&c->pend), resend_take_all(&c->resend), c->deferred};
+    consume_drop(c, pending_take_all(&c->pend));
+    consume_drop(c, resend_take_all(&c->resend));
+    settle *deferred = c->deferred;
     c->deferred = NULL;
-    for (int i = 0; i < 3; i++) {
-        for (settle *s = left[i]; s;) {
-            settle *next = s->next;
-            acker_done(c, s, false);
-            s = next;
-        }
-    }
+    consume_drop(c, deferred);
     pending_fini(&c->pend);
     c->st->ack_frames = c->acks.acks;
     c->st->ack_held = c->acks.held;
