@@ -426,7 +426,7 @@ httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64
 
 void httpcall_release(httpcall *c)
 {
-    if (c->stage_rd >= 0) /* late for its window: moved and let go at once */
+    if (httpcall_staged(c)) /* late for its window: moved and let go at once */
         httpcall_stage_move(c);
     if (c->pre_given >= 0)
         preconn_uncork(c->pre_given);

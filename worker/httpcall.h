@@ -109,6 +109,9 @@ typedef enum httpcall_hold {
  * that called httpcall_thread_init): the call's total timeout is lengthened by as much, since
  * libcurl counts it from the early start. */
 httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64_t stage_ms);
+/* Whether c's request still waits in its staging connection (HTTPCALL_HOLD_STAGE, not yet
+ * moved). */
+bool httpcall_staged(const httpcall *c);
 /* A staged call (after httpcall_start, at most 180 ms before its instant): move what libcurl
  * wrote into the corked connection, and the connection under libcurl's descriptor. Any other call:
  * nothing. ERR_OK, or ERR_IO when the request could not be moved whole (the transfer then fails

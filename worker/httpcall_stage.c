@@ -153,6 +153,11 @@ static bool httpcall_stage_held(const httpcall *c)
            st.st_ino == c->stage_ino;
 }
 
+bool httpcall_staged(const httpcall *c)
+{
+    return c->stage_rd >= 0;
+}
+
 int httpcall_stage_move(httpcall *c)
 {
     if (c->stage_rd < 0)

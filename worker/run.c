@@ -139,8 +139,7 @@ static void run_hold(executor *ex, task *t, int64_t now_ms)
         how = httpcall_preconnect(t->call, t->j.http.url, true,
                                   ahead >= RUN_STAGE_MIN_MS ? ahead : 0);
     t->held = how != HTTPCALL_HOLD_NONE;
-    t->staged = how == HTTPCALL_HOLD_STAGE;
-    if (t->staged) {
+    if (how == HTTPCALL_HOLD_STAGE) {
         run_start(ex, t);
         return;
     }
@@ -214,7 +213,8 @@ static void run_fail_now(executor *ex, task *t, const char *why);
 /* When a held task next needs its executor: the move of a staged request, or the release. */
 static int64_t run_held_next_ns(const task *t)
 {
-    return (t->j.due_ms - (t->staged ? RUN_RELEASE_LEAD_MS : 0)) * CLOCK_NS_PER_MS;
+    bool staged = httpcall_staged(t->call);
+    return (t->j.due_ms - (staged ? RUN_RELEASE_LEAD_MS : 0)) * CLOCK_NS_PER_MS;
 }
 
 static void run_start_http(executor *ex, task *t)
@@ -256,14 +256,13 @@ static void run_unhold(executor *ex, task *t)
     if (t->hnext)
         t->hnext->hprev = t->hprev;
     t->hnext = t->hprev = NULL;
-    t->held = t->staged = false;
+    t->held = false;
     ex->nheld--;
 }
 
 /* A staged request whose window has opened goes into its corked connection. */
 static void run_move(task *t)
 {
-    t->staged = false;
     if (httpcall_stage_move(t->call) != ERR_OK)
         log_msg(LOG_WARN, t->j.id,
                 "staged request could not be moved to its connection; "
@@ -280,10 +279,10 @@ void run_release(executor *ex)
     int64_t next = INT64_MAX;
     for (task *t = ex->held, *after; t; t = after) {
         after = t->hnext;
-        if (t->staged && run_held_next_ns(t) <= now)
+        if (httpcall_staged(t->call) && run_held_next_ns(t) <= now)
             run_move(t);
         int64_t at = run_held_next_ns(t);
-        if (!t->staged && at <= now) {
+        if (!httpcall_staged(t->call) && at <= now) {
             httpcall_release(t->call);
             run_unhold(ex, t);
             t->start_ns = clock_real_ns();

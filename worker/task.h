@@ -28,7 +28,6 @@ typedef struct task {
     bool admitted;      /* admission done: next stop is starting it */
     bool owns_claim;    /* this task holds the inflight claim of its (id, attempt) */
     bool held;          /* its request sits corked in the kernel until the due instant */
-    bool staged;        /* held, and its request still in the staging socket (httpcall.h) */
     int64_t recv_ns;    /* realtime: received by the I/O thread */
     int64_t start_ns;   /* realtime: request handed to libcurl / process spawned; 0 = never */
     int64_t end_ns;     /* realtime: outcome known */

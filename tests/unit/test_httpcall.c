@@ -567,7 +567,9 @@ static void test_preconnect_stage(void **state)
         assert_true(s1 >= 0);
         assert_int_equal(httpcall_start(m, c), ERR_OK);
         assert_false(drive_until_readable(m, s1, 80)); /* written, but into the stage */
+        assert_true(httpcall_staged(c));
         assert_int_equal(httpcall_stage_move(c), ERR_OK);
+        assert_false(httpcall_staged(c));
         assert_false(drive_until_readable(m, s1, 80)); /* moved, but corked */
         httpcall_release(c);
         assert_true(drive_until_readable(m, s1, 1000));
