@@ -78,8 +78,7 @@ bool httpcall_stage_open(httpcall *c, int64_t wait_ms)
     struct stat st;
     /* Closed with a reset, not a FIN: 10,000 staged connections must not leave as many
      * loopback ports in TIME_WAIT. */
-    struct linger drop = {1, 0};
-    if (cfd < 0 || setsockopt(cfd, SOL_SOCKET, SO_LINGER, &drop, sizeof drop) != 0)
+    if (cfd < 0 || !preconn_reset_on_close(cfd))
         goto fail;
     if (connect(cfd, (struct sockaddr *)&httpcall_stage_addr, sizeof httpcall_stage_addr) != 0 &&
         errno != EINPROGRESS)
@@ -178,13 +177,11 @@ int httpcall_stage_move(httpcall *c)
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
     if (rc == ERR_OK && dup3(c->pre_fd, fd, O_CLOEXEC) < 0)
         rc = ERR_IO;
-    if (rc != ERR_OK) {
-        /* Nothing partial may reach the target (a reset drops what is queued), and libcurl must
-         * not wait for a reply to a request that never left. */
-        struct linger drop = {1, 0};
-        setsockopt(c->pre_fd, SOL_SOCKET, SO_LINGER, &drop, sizeof drop);
+    /* Nothing partial reaches the target: pre_fd, corked, closes with a reset (preconn_open),
+     * which drops what is queued. libcurl must not wait for a reply to a request that never
+     * left. */
+    if (rc != ERR_OK)
         shutdown(fd, SHUT_RDWR);
-    }
     if (c->stage_want) {
         struct epoll_event ev = {.events = c->stage_want};
         ev.data.u64 = (uint64_t)c->shard->idx << 32 | (uint32_t)fd;

@@ -81,9 +81,8 @@ int preconn_open(const struct sockaddr_storage *a, bool cork, bool *corked)
     /* A corked socket closed with data in it sends that data: a worker killed while holding a
      * request would fire the job at its death, after which the broker hands it to another
      * worker and it runs twice. Closed with a reset instead, a held request dies unsent. */
-    struct linger drop = {1, 0};
     if (*corked)
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &drop, sizeof drop);
+        preconn_reset_on_close(fd);
     socklen_t len =
         a->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     if (connect(fd, (const struct sockaddr *)a, len) != 0 && errno != EINPROGRESS) {
@@ -103,6 +102,12 @@ bool preconn_same(const struct sockaddr_storage *a, const struct sockaddr *b)
     }
     const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
     return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
+
+bool preconn_reset_on_close(int fd)
+{
+    struct linger drop = {1, 0};
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &drop, sizeof drop) == 0;
 }
 
 void preconn_uncork(int fd)

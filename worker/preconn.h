@@ -19,6 +19,9 @@ bool preconn_addr(const char *url, struct sockaddr_storage *out);
 int preconn_open(const struct sockaddr_storage *a, bool cork, bool *corked);
 /* Whether b (as libcurl passes it) is the same address and port as a. */
 bool preconn_same(const struct sockaddr_storage *a, const struct sockaddr *b);
+/* Make fd's close a reset (SO_LINGER 0): what it still holds is dropped, not sent, and no
+ * TIME_WAIT is left. False when the option did not take. */
+bool preconn_reset_on_close(int fd);
 /* Let corked data go. */
 void preconn_uncork(int fd);
 
