@@ -14,7 +14,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from salvo_testlib import Broker, Proc, Target, WorkDir, binary, fail, run, wait_until  # noqa
+from salvo_testlib import (Broker, Proc, Target, WorkDir, binary, fail, run,  # noqa
+                           stop_worker_clean, wait_until)
 
 PLAN = "/flaky=500,200;/always500=500*;/gone=404*;default=200"
 
@@ -239,18 +240,9 @@ def test_metrics_and_health():
 
 
 def test_worker_stops_cleanly():
-    rc = S.worker.stop()
-    if rc != 0:
-        fail(f"worker exited {rc} on SIGTERM")
-    with open(S.worker.log_path, errors="replace") as f:
-        log = f.read()
-    if "stopped: received" not in log:
-        fail("the worker did not log its final counters")
     # A stale ack would close the channel with 406 PRECONDITION_FAILED.
-    for bad in ("PRECONDITION_FAILED", "closed by broker", "runtime error", "AddressSanitizer",
-                "ThreadSanitizer"):
-        if bad in log:
-            fail(f"worker log mentions {bad}")
+    stop_worker_clean(S.worker, ("PRECONDITION_FAILED", "closed by broker", "runtime error",
+                                 "AddressSanitizer", "ThreadSanitizer"))
 
 
 def main():

@@ -99,6 +99,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def stop_worker_clean(worker, bad):
+    """SIGTERM a salvo-worker Proc; fail unless it exits 0, logs its final counters, and its log
+    holds none of the strings in bad."""
+    rc = worker.stop()
+    if rc != 0:
+        fail(f"worker exited {rc} on SIGTERM")
+    with open(worker.log_path, errors="replace") as f:
+        log = f.read()
+    if "stopped: received" not in log:
+        fail("the worker did not log its final counters")
+    for b in bad:
+        if b in log:
+            fail(f"worker log mentions {b}")
+
+
 def wait_until(what, check, timeout=30.0, interval=0.1):
     """Call check() until it returns a truthy value and return that; fail after timeout
     seconds with `what` and the last value in the message."""
