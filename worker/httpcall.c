@@ -3,6 +3,7 @@
 #include "httpcall_internal.h"
 
 #include "clock.h"
+#include "curlconnect.h"
 #include "err.h"
 #include "preconn.h"
 
@@ -45,6 +46,8 @@ void httpcall_set_policy(const netguard *guard, const char *ca_file)
 static _Thread_local CURL *httpcall_easy_cache[HTTPCALL_EASY_CACHE];
 static _Thread_local size_t httpcall_easy_n;
 static _Thread_local bool httpcall_easy_on;
+/* Whether this libcurl calls connect() on a socket reported connected (curlconnect.h). */
+static bool httpcall_connect_marks;
 
 static CURL *httpcall_easy_get(void)
 {
@@ -69,13 +72,13 @@ void httpcall_thread_init(void)
 void httpcall_thread_fini(void)
 {
     httpcall_easy_on = false;
-    httpcall_stage_thread_fini();
     while (httpcall_easy_n)
         curl_easy_cleanup(httpcall_easy_cache[--httpcall_easy_n]);
 }
 
 int httpcall_global_init(void)
 {
+    httpcall_connect_marks = curlconnect_needed();
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? ERR_OK : ERR_NOMEM;
 }
 
@@ -396,12 +399,18 @@ static curl_socket_t httpcall_open_socket(void *ud, curlsocktype purpose, struct
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-/* CURLOPT_SOCKOPTFUNCTION: tell libcurl the handed-over socket needs no connect(). */
+/* CURLOPT_SOCKOPTFUNCTION: tell libcurl the handed-over socket needs no connect(). A
+ * pre-connected TCP socket survives libcurl 7.x's connect() regardless (it completes a
+ * non-blocking connect); a staging socketpair end needs curlconnect. */
 static int httpcall_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
 {
     const httpcall *c = ud;
     (void)purpose;
-    return fd == c->pre_given ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
+    if (fd != c->pre_given)
+        return CURL_SOCKOPT_OK;
+    if (httpcall_staged(c) && httpcall_connect_marks)
+        curlconnect_mark(fd);
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
 }
 
 httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64_t stage_ms)
@@ -418,8 +427,7 @@ httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64
         return HTTPCALL_HOLD_NONE;
     /* A held request must go out on this socket, never on a cached uncorked connection. */
     curl_easy_setopt(c->e, CURLOPT_FRESH_CONNECT, 1L);
-    /* Staging keeps a listener per thread: only threads that clean up after themselves. */
-    return stage_ms > 0 && httpcall_easy_on && httpcall_stage_open(c, stage_ms)
+    return stage_ms > 0 && httpcall_stage_open(c, stage_ms)
                ? HTTPCALL_HOLD_STAGE
                : HTTPCALL_HOLD_CORK;
 }

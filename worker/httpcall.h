@@ -95,7 +95,7 @@ typedef enum httpcall_hold {
     HTTPCALL_HOLD_CORK,  /* start the call at most 180 ms ahead: libcurl writes the request
                           * into the corked connection, where the kernel keeps it */
     HTTPCALL_HOLD_STAGE, /* start the call now: libcurl writes the request into a local
-                          * staging socket; httpcall_stage_move, at most 180 ms ahead, puts it
+                          * staging socketpair; httpcall_stage_move, at most 180 ms ahead, puts it
                           * into the corked connection */
 } httpcall_hold;
 
@@ -105,11 +105,10 @@ typedef enum httpcall_hold {
  * the socket is closed unused with the call. url is the job's (expanded) URL.
  * With hold, the socket is also corked (TCP_CORK) when the request is small plain HTTP, and the
  * kernel keeps what is written until httpcall_release (or for at most 200 ms): the result says
- * how. stage_ms > 0 asks for staging as well, the instant being stage_ms away (only on a thread
- * that called httpcall_thread_init): the call's total timeout is lengthened by as much, since
- * libcurl counts it from the early start. */
+ * how. stage_ms > 0 asks for staging as well, the instant being stage_ms away: the call's total
+ * timeout is lengthened by as much, since libcurl counts it from the early start. */
 httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64_t stage_ms);
-/* Whether c's request still waits in its staging connection (HTTPCALL_HOLD_STAGE, not yet
+/* Whether c's request still waits in its staging socketpair (HTTPCALL_HOLD_STAGE, not yet
  * moved). */
 bool httpcall_staged(const httpcall *c);
 /* A staged call (after httpcall_start, at most 180 ms before its instant): move what libcurl

@@ -52,13 +52,17 @@ struct httpcall {
     int pre_fd;       /* pre-connected socket not yet handed to libcurl, -1 when none */
     int pre_given;    /* the socket libcurl took (libcurl closes it), -1 */
     struct sockaddr_storage pre_addr;
-    /* Staging (httpcall_stage.c): libcurl is given stage_wr, one end of a loopback connection
-     * to this thread's staging listener, instead of pre_fd, and writes its request there long
-     * before the instant; stage_rd is the accepted end. -1 when not staged or already moved. */
+    /* Staging (httpcall_stage.c): libcurl is given stage_wr, one end of a socketpair, instead
+     * of pre_fd, and writes its request there long before the instant; stage_rd is the other
+     * end. -1 when not staged or already moved. */
     int stage_rd;
     int stage_wr;        /* until libcurl takes it (then it is pre_given) */
-    ino_t stage_ino;     /* stage_wr's inode: recognises it again at the move */
+    ino_t stage_ino;     /* what libcurl holds (stage_wr, the connection once lifted): its
+                          * inode recognises it again at the move */
     uint32_t stage_want; /* epoll events libcurl last asked for on its staged end */
+    char *stage_buf;     /* the request once lifted out of the pair (libcurl then holds the
+                          * connection), until the move writes it there; NULL */
+    size_t stage_len;
     int64_t timeout_ms;  /* the job's total timeout, as set on the handle */
     char refused[160];   /* why the guard refused a connection; "" when it did not */
 };
@@ -67,7 +71,7 @@ struct httpcall {
  * go of the handle. */
 void httpcall_finish(httpcall *c, CURLcode rc);
 
-/* Staging (httpcall_stage.c). Open the staging connection for c (pre_fd already open) and
+/* Staging (httpcall_stage.c). Open the staging socketpair for c (pre_fd already open) and
  * lengthen its total timeout by wait_ms, since libcurl counts it from a start that is that much
  * early. False (c unchanged) when it cannot be made. */
 bool httpcall_stage_open(httpcall *c, int64_t wait_ms);
@@ -76,7 +80,5 @@ bool httpcall_stage_open(httpcall *c, int64_t wait_ms);
 void httpcall_stage_watch(CURL *e, curl_socket_t fd, uint32_t events);
 /* Close whatever staging descriptors c still owns. */
 void httpcall_stage_close(httpcall *c);
-/* Close this thread's staging listener (httpcall_thread_fini). */
-void httpcall_stage_thread_fini(void);
 
 #endif

@@ -31,7 +31,7 @@
 #define FD_RESERVE_PER_THREAD 4
 /* A libcurl transfer holds its socket plus, while a name resolves, the threaded resolver's pair
  * (field notes §7); a staged precise one, until its move, its connection and both ends of its
- * staging connection (httpcall_stage.c): budget three each. */
+ * staging socketpair (httpcall_stage.c): budget three each. */
 #define FDS_PER_TRANSFER 3
 /* Settled attempts remembered for duplicate detection: a few times what can be in flight, so a
  * whole prefetch window redelivered after a reconnect is still recognised. */

@@ -10,6 +10,7 @@
 #include "httpcall.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -544,10 +545,22 @@ static void test_preconnect_hold(void **state)
     close(l);
 }
 
-/* A staged request: libcurl writes it at once into the staging connection; the move puts it
- * into the real, corked connection (still nothing arrives), the release sends it, and the
- * reply reaches libcurl over the connection it now holds. Twice on one thread, so the second
- * staging reuses the thread's listener. */
+/* Descriptors this process has open. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+/* A staged request: libcurl writes it at once into the staging socketpair, and once it waits
+ * for the reply the request is lifted out and libcurl is given the real, corked connection
+ * (nothing arrives); the move writes it there (still nothing), the release sends it, and the
+ * reply reaches libcurl over that connection. Twice on one thread. */
 static void test_preconnect_stage(void **state)
 {
     (void)state;
@@ -562,12 +575,16 @@ static void test_preconnect_stage(void **state)
         httpcall *c = NULL;
         char reason[128];
         assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+        int fds = count_fds();
         assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_STAGE);
+        assert_int_equal(count_fds(), fds + 3); /* the connection and the pair */
         int s1 = accept(l, NULL, NULL);
         assert_true(s1 >= 0);
         assert_int_equal(httpcall_start(m, c), ERR_OK);
         assert_false(drive_until_readable(m, s1, 80)); /* written, but into the stage */
         assert_true(httpcall_staged(c));
+        /* lifted: the pair is gone, libcurl's number is the connection */
+        assert_int_equal(count_fds(), fds + 2);
         assert_int_equal(httpcall_stage_move(c), ERR_OK);
         assert_false(httpcall_staged(c));
         assert_false(drive_until_readable(m, s1, 80)); /* moved, but corked */
