@@ -1,8 +1,9 @@
 /* httpcall_stage: precise mode's staged start. libcurl's work to start a request (~86,000
- * instructions) is done at admission, seconds ahead, into a local socketpair; within the cork
- * window the written bytes are moved into the corked TCP connection and the connection is put
- * under libcurl's descriptor number, so at the instant only the uncork is left to do. libcurl is
- * told the pair's end is connected (curlconnect makes 7.x believe it). */
+ * instructions) is done at admission, seconds ahead, into a local socketpair. Once libcurl waits
+ * for the reply, the request is lifted into memory and the corked TCP connection put under
+ * libcurl's descriptor number; within the cork window the request is written into it, and at the
+ * instant only the uncork is left to do. libcurl is told the pair's end is connected
+ * (curlconnect makes 7.x believe it). */
 #define _GNU_SOURCE /* dup3: close-on-exec in the same step, no window for a spawn */
 #include "httpcall_internal.h"
 

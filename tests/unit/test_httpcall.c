@@ -609,6 +609,42 @@ static void test_preconnect_stage(void **state)
     httpcall_thread_fini();
 }
 
+/* A lifted request whose connection the target reset before the window: the move's write
+ * fails, reports it, and the transfer ends as a broken connection. */
+static void test_preconnect_stage_reset(void **state)
+{
+    (void)state;
+    char url[64];
+    int l = listen_local("/reset", url, sizeof url);
+    job j = make_job("GET", url, 5000);
+    httpcall_limits lim = {0, 0, 0};
+    httpcall_multi *m = NULL;
+    assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
+    httpcall *c = NULL;
+    char reason[128];
+    assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
+    int fds = count_fds();
+    assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_STAGE);
+    int s1 = accept(l, NULL, NULL);
+    assert_true(s1 >= 0);
+    assert_int_equal(httpcall_start(m, c), ERR_OK);
+    assert_false(drive_until_readable(m, s1, 80));
+    assert_int_equal(count_fds(), fds + 2); /* lifted */
+    struct linger rst = {1, 0};
+    assert_int_equal(setsockopt(s1, SOL_SOCKET, SO_LINGER, &rst, sizeof rst), 0);
+    close(s1);
+    usleep(20 * 1000); /* the reset reaches the worker's end (loopback: at once) */
+    assert_int_equal(httpcall_stage_move(c), ERR_IO);
+    assert_false(httpcall_staged(c));
+    httpcall_release(c);
+    assert_ptr_equal(wait_done(m), c);
+    assert_int_equal(httpcall_result_get(c)->err, HTTPCALL_CONNECT);
+    assert_int_equal(httpcall_result_get(c)->status, 0);
+    httpcall_free(c);
+    httpcall_multi_free(m);
+    close(l);
+}
+
 /* Requests that cannot be held: TLS (its handshake would stall) and large ones (they would
  * send their first segment early). Both still pre-connect. */
 static void test_preconnect_no_hold(void **state)
@@ -663,7 +699,7 @@ int main(void)
         cmocka_unit_test(test_wakeup_and_abort), cmocka_unit_test(test_extra_fds),
         cmocka_unit_test(test_preconnect),       cmocka_unit_test(test_preconnect_skips_names),
         cmocka_unit_test(test_preconnect_hold),  cmocka_unit_test(test_preconnect_no_hold),
-        cmocka_unit_test(test_preconnect_stage),
+        cmocka_unit_test(test_preconnect_stage), cmocka_unit_test(test_preconnect_stage_reset),
     };
     return cmocka_run_group_tests(tests, start_server, stop_server);
 }
