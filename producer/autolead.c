@@ -10,6 +10,7 @@ int64_t autolead_ms(uint32_t count, int64_t per_job_us)
     int64_t ms = (int64_t)count * per_job_us / 1000;
     if (ms < AUTOLEAD_MIN_MS)
         return 0;
+    ms += AUTOLEAD_ADMIT_MS;
     return ms > SCHED_LEAD_MAX_MS ? SCHED_LEAD_MAX_MS : ms;
 }
 

@@ -52,8 +52,9 @@ static int runopts_table(runopts *o, int argc, char **argv, int *first, char *er
          "a firing published later than this is a misfire (its policy applies)", NULL, 0, 3600000,
          0},
         {"fanout-lead-us", "SALVO_FANOUT_LEAD_US", CONFIG_INT, &o->fanout_lead_us, "300",
-         "an entry without a lead publishes a fan-out this many us per job early (20 ms..5 s; "
-         "workers still start every job at its instant); 0: publish at the instant",
+         "an entry without a lead publishes a fan-out this many us per job early, plus 50 ms "
+         "for the workers (when the per-job part is 20 ms or more; at most 5 s; workers still "
+         "start every job at its instant); 0: publish at the instant",
          NULL, 0, 5000, 0},
         {"confirm-timeout", "SALVO_CONFIRM_TIMEOUT", CONFIG_DURATION, &o->pub.confirm_timeout_ms,
          "15s", "reconnect when the broker confirms nothing for this long (unless blocked)", NULL,
