@@ -95,7 +95,8 @@ typedef enum httpcall_hold {
     HTTPCALL_HOLD_CORK,  /* start the call at most 180 ms ahead: libcurl writes the request
                           * into the corked connection, where the kernel keeps it */
     HTTPCALL_HOLD_STAGE, /* start the call now: libcurl writes the request into a local
-                          * staging socketpair; httpcall_stage_move, at most 180 ms ahead, puts it
+                          * socketpair, from where it is lifted into memory once libcurl waits
+                          * for the reply; httpcall_stage_move, at most 180 ms ahead, writes it
                           * into the corked connection */
 } httpcall_hold;
 
@@ -108,12 +109,13 @@ typedef enum httpcall_hold {
  * how. stage_ms > 0 asks for staging as well, the instant being stage_ms away: the call's total
  * timeout is lengthened by as much, since libcurl counts it from the early start. */
 httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64_t stage_ms);
-/* Whether c's request still waits in its staging socketpair (HTTPCALL_HOLD_STAGE, not yet
- * moved). */
+/* Whether c's request still waits to be written into its corked connection
+ * (HTTPCALL_HOLD_STAGE, not yet moved: in its socketpair, or lifted into memory). */
 bool httpcall_staged(const httpcall *c);
-/* A staged call (after httpcall_start, at most 180 ms before its instant): move what libcurl
- * wrote into the corked connection, and the connection under libcurl's descriptor. Any other call:
- * nothing. ERR_OK, or ERR_IO when the request could not be moved whole (the transfer then fails
+/* A staged call (after httpcall_start, at most 180 ms before its instant): write the request
+ * into the corked connection (libcurl already holds it when the request was lifted; otherwise
+ * the bytes are copied from the pair and the connection put under libcurl's descriptor). Any
+ * other call: nothing. ERR_OK, or ERR_IO when the request could not be moved whole (the transfer then fails
  * as a broken connection and nothing partial is sent). Same thread as the multi. */
 int httpcall_stage_move(httpcall *c);
 /* Let a held request go (uncork; a staged one is moved first). Call at the due instant, after

@@ -54,7 +54,7 @@ struct httpcall {
     struct sockaddr_storage pre_addr;
     /* Staging (httpcall_stage.c): libcurl is given stage_wr, one end of a socketpair, instead
      * of pre_fd, and writes its request there long before the instant; stage_rd is the other
-     * end. -1 when not staged or already moved. */
+     * end. -1 when not staged, lifted or moved. */
     int stage_rd;
     int stage_wr;        /* until libcurl takes it (then it is pre_given) */
     ino_t stage_ino;     /* what libcurl holds (stage_wr, the connection once lifted): its
@@ -76,7 +76,8 @@ void httpcall_finish(httpcall *c, CURLcode rc);
  * early. False (c unchanged) when it cannot be made. */
 bool httpcall_stage_open(httpcall *c, int64_t wait_ms);
 /* The socket callback saw libcurl ask for events on fd of transfer e: remember them when fd is
- * a staged end, so the move can watch the real connection the same way. */
+ * a staged end, so a copying move can watch the real connection the same way; when libcurl
+ * only reads (its request is all written), lift the request and hand it the connection now. */
 void httpcall_stage_watch(CURL *e, curl_socket_t fd, uint32_t events);
 /* Close whatever staging descriptors c still owns. */
 void httpcall_stage_close(httpcall *c);
