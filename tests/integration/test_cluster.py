@@ -198,14 +198,16 @@ def carry_on(name, count=200):
     return T, ids, d
 
 
-def wait_member(idx):
-    """The node is running in the cluster and a quorum member of the job queue again."""
+def wait_member(idx, caught_up=True):
+    """The node is running in the cluster and a quorum member of the job queue again: caught
+    up (follower or leader), or with caught_up=False in any Raft state."""
     S.cl.wait_running(3)
     node = S.cl.nodes[idx].nodename
+    states = ("follower", "leader") if caught_up else None
 
     def member():
         st = {m["Node Name"]: m["Raft State"] for m in S.cl.quorum_status(QUEUE)}
-        return st if st.get(node) in ("follower", "leader") else None
+        return st if node in st and (states is None or st[node] in states) else None
     st = wait_until(f"{node} back in {QUEUE}'s quorum", member, timeout=60, interval=1)
     print(f"  node-{idx + 1} rejoined: {st}")
 
@@ -238,7 +240,12 @@ def test_kill_9_of_the_leader_mid_burst():
     nacks = log_text(S.producer)[mark:].count("broker nacked publish")
     print(f"  the producer was nacked {nacks} times after the failover")
     S.cl.nodes[lost].start()
-    wait_member(lost)  # the next scenario's fan-outs run with it back
+    # The next scenario's fan-outs run with it back in the cluster. Caught up is not waited
+    # for: after a kill -9 of the leader, RabbitMQ 3.10.8's Ra once left the returning member in
+    # await_condition ("term mismatch ... asking leader to resend", every 30 s) until the
+    # leadership next changed, 80 s later. The queue has its quorum of two meanwhile, and
+    # test_node_returns_and_fleet_carries_on checks a member's full return after stop_app.
+    wait_member(lost, caught_up=False)
 
 
 def test_worker_link_cut_longer_than_two_heartbeats():
