@@ -557,6 +557,27 @@ static int count_fds(void)
     return n - 1; /* the directory's own */
 }
 
+/* A staged call of j to url (listened on by l), started on m and driven until libcurl waits for
+ * the reply: by then its request is lifted, the pair is gone and libcurl holds the corked
+ * connection, whose accepted end is *s1. Nothing has reached the target. */
+static httpcall *start_lifted(httpcall_multi *m, const job *j, const char *url, int l, int *s1)
+{
+    httpcall *c = NULL;
+    char reason[128];
+    assert_int_equal(httpcall_new(j, 256, &c, reason, sizeof reason), ERR_OK);
+    int fds = count_fds();
+    assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_STAGE);
+    assert_int_equal(count_fds(), fds + 3); /* the connection and the pair */
+    *s1 = accept(l, NULL, NULL);
+    assert_true(*s1 >= 0);
+    assert_int_equal(httpcall_start(m, c), ERR_OK);
+    assert_false(drive_until_readable(m, *s1, 80)); /* written, but into the stage */
+    assert_true(httpcall_staged(c));
+    /* lifted: the pair is gone, libcurl's number is the connection (and s1 is new) */
+    assert_int_equal(count_fds(), fds + 2);
+    return c;
+}
+
 /* A staged request: libcurl writes it at once into the staging socketpair, and once it waits
  * for the reply the request is lifted out and libcurl is given the real, corked connection
  * (nothing arrives); the move writes it there (still nothing), the release sends it, and the
@@ -572,19 +593,8 @@ static void test_preconnect_stage(void **state)
     httpcall_multi *m = NULL;
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
     for (int round = 0; round < 2; round++) {
-        httpcall *c = NULL;
-        char reason[128];
-        assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-        int fds = count_fds();
-        assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_STAGE);
-        assert_int_equal(count_fds(), fds + 3); /* the connection and the pair */
-        int s1 = accept(l, NULL, NULL);
-        assert_true(s1 >= 0);
-        assert_int_equal(httpcall_start(m, c), ERR_OK);
-        assert_false(drive_until_readable(m, s1, 80)); /* written, but into the stage */
-        assert_true(httpcall_staged(c));
-        /* lifted: the pair is gone, libcurl's number is the connection */
-        assert_int_equal(count_fds(), fds + 2);
+        int s1;
+        httpcall *c = start_lifted(m, &j, url, l, &s1);
         assert_int_equal(httpcall_stage_move(c), ERR_OK);
         assert_false(httpcall_staged(c));
         assert_false(drive_until_readable(m, s1, 80)); /* moved, but corked */
@@ -620,16 +630,8 @@ static void test_preconnect_stage_reset(void **state)
     httpcall_limits lim = {0, 0, 0};
     httpcall_multi *m = NULL;
     assert_int_equal(httpcall_multi_new(&lim, &m), ERR_OK);
-    httpcall *c = NULL;
-    char reason[128];
-    assert_int_equal(httpcall_new(&j, 256, &c, reason, sizeof reason), ERR_OK);
-    int fds = count_fds();
-    assert_int_equal(httpcall_preconnect(c, url, true, 1000), HTTPCALL_HOLD_STAGE);
-    int s1 = accept(l, NULL, NULL);
-    assert_true(s1 >= 0);
-    assert_int_equal(httpcall_start(m, c), ERR_OK);
-    assert_false(drive_until_readable(m, s1, 80));
-    assert_int_equal(count_fds(), fds + 2); /* lifted */
+    int s1;
+    httpcall *c = start_lifted(m, &j, url, l, &s1);
     struct linger rst = {1, 0};
     assert_int_equal(setsockopt(s1, SOL_SOCKET, SO_LINGER, &rst, sizeof rst), 0);
     close(s1);
