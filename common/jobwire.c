@@ -495,9 +495,10 @@ static int jobwire_version(jobwire_dec *d, const msgpack_object *o)
 
 /* msgpack-c only ever sees bytes the pre-validator passed. Its verdicts are still mapped in case
  * the two ever disagree: CONTINUE means truncated, EXTRA_BYTES trailing bytes. Its zone is gone
- * when this returns; the tree has copies. The zone's first chunk is JOBWIRE_ZONE_CHUNK, not msgpack-c's 8 KB: a job's objects
- * fit it, and a malloc of 1 KB or more makes glibc consolidate its fast bins first, which was
- * 3.4 % of a worker's CPU in the throughput benchmark when every decode asked for 8 KB. */
+ * when this returns; the tree has copies. The zone's first chunk is JOBWIRE_ZONE_CHUNK, not
+ * msgpack-c's 8 KB: a job's objects fit it, and a malloc of 1 KB or more makes glibc consolidate
+ * its fast bins first, which was 3.4 % of a worker's CPU in the throughput benchmark when every
+ * decode asked for 8 KB. */
 #define JOBWIRE_ZONE_CHUNK 1000
 
 static int jobwire_unpack(jobwire_dec *d, const void *buf, size_t len, jval *tree)

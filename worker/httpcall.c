@@ -427,9 +427,8 @@ httpcall_hold httpcall_preconnect(httpcall *c, const char *url, bool hold, int64
         return HTTPCALL_HOLD_NONE;
     /* A held request must go out on this socket, never on a cached uncorked connection. */
     curl_easy_setopt(c->e, CURLOPT_FRESH_CONNECT, 1L);
-    return stage_ms > 0 && httpcall_stage_open(c, stage_ms)
-               ? HTTPCALL_HOLD_STAGE
-               : HTTPCALL_HOLD_CORK;
+    return stage_ms > 0 && httpcall_stage_open(c, stage_ms) ? HTTPCALL_HOLD_STAGE
+                                                            : HTTPCALL_HOLD_CORK;
 }
 
 void httpcall_release(httpcall *c)

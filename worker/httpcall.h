@@ -115,8 +115,8 @@ bool httpcall_staged(const httpcall *c);
 /* A staged call (after httpcall_start, at most 180 ms before its instant): write the request
  * into the corked connection (libcurl already holds it when the request was lifted; otherwise
  * the bytes are copied from the pair and the connection put under libcurl's descriptor). Any
- * other call: nothing. ERR_OK, or ERR_IO when the request could not be moved whole (the transfer then fails
- * as a broken connection and nothing partial is sent). Same thread as the multi. */
+ * other call: nothing. ERR_OK, or ERR_IO when the request could not be moved whole (the transfer
+ * then fails as a broken connection and nothing partial is sent). Same thread as the multi. */
 int httpcall_stage_move(httpcall *c);
 /* Let a held request go (uncork; a staged one is moved first). Call at the due instant, after
  * httpcall_start; before it, the request simply goes out as soon as it is written. */

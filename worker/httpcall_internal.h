@@ -63,8 +63,8 @@ struct httpcall {
     char *stage_buf;     /* the request once lifted out of the pair (libcurl then holds the
                           * connection), until the move writes it there; NULL */
     size_t stage_len;
-    int64_t timeout_ms;  /* the job's total timeout, as set on the handle */
-    char refused[160];   /* why the guard refused a connection; "" when it did not */
+    int64_t timeout_ms; /* the job's total timeout, as set on the handle */
+    char refused[160];  /* why the guard refused a connection; "" when it did not */
 };
 
 /* Fill c->res from the finished transfer's code (httpcall.c); called once, after libcurl let

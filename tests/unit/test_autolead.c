@@ -18,7 +18,7 @@ static void test_lead_scales_with_count_and_is_capped(void **state)
     assert_int_equal(autolead_ms(1000, 200), 200 + AUTOLEAD_ADMIT_MS);
     assert_int_equal(autolead_ms(10000, 200), 2000 + AUTOLEAD_ADMIT_MS);
     assert_int_equal(autolead_ms(100, 200), 20 + AUTOLEAD_ADMIT_MS); /* exactly the minimum */
-    assert_int_equal(autolead_ms(99, 200), 0);   /* 19.8 ms: not worth it */
+    assert_int_equal(autolead_ms(99, 200), 0);                       /* 19.8 ms: not worth it */
     assert_int_equal(autolead_ms(1000000, 200), SCHED_LEAD_MAX_MS);
     assert_int_equal(autolead_ms(UINT32_MAX, 5000), SCHED_LEAD_MAX_MS); /* no overflow */
     assert_int_equal(autolead_ms(10000, 0), 0);                         /* turned off */
