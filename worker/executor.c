@@ -229,6 +229,7 @@ static void *executor_main(void *arg)
             break;
         }
         executor_pass(ex, in);
+        httpcall_thread_trim(clock_mono_ns()); /* cheap: acts once a period at most */
         if (stopping && executor_idle(ex))
             break;
         executor_poll(ex);
