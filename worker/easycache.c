@@ -4,14 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
-/* Freeing this many handles at once is a burst's worth (about 0.4 MB): worth asking glibc to
- * return its free pages to the system instead of keeping them for the next allocation. */
-#define EASYCACHE_TRIM_RETURN 16
-
 void easycache_init(easycache *c)
 {
     memset(c, 0, sizeof *c);
@@ -73,10 +65,6 @@ size_t easycache_trim(easycache *c, int64_t now_ns)
     }
     c->low = c->n;
     c->period_end_ns = now_ns + EASYCACHE_PERIOD_NS;
-#ifdef __GLIBC__
-    if (drop >= EASYCACHE_TRIM_RETURN)
-        malloc_trim(0);
-#endif
     return drop;
 }
 

@@ -5,7 +5,7 @@
  * run (perf, DWARF stacks), because a fixed cache of 128 handles per thread was far too small
  * for a fan-out with thousands in flight. This one keeps every handle returned to it, so a
  * thread reuses as many as it ran at its peak, and gives back, once per period, the handles that
- * stayed unused for that whole period, down to a floor: after a burst the memory goes back
+ * stayed unused for that whole period, down to a floor: after a burst the handles are freed
  * within two periods; under steady load no handle is allocated per job. Keeping handles costs
  * no peak memory: each was in use at the peak.
  *
