@@ -88,7 +88,7 @@ RUN_FIELDS = ["run", "mode", "lead_s", "n", "received", "lost", "duplicates", "r
               "confirm_ms", "rss_mb_w1", "rss_mb_w2", "cpu_s_w1", "cpu_s_w2", "jobs_w1",
               "jobs_w2", "producer_cpu_s", "broker_cpu_s", "target_cpu_s", "floor_ms", "target_floor_p99_ms",
               "target_floor_read_p99_ms",
-              "time_wait", "rx_drops", "others_cores", "due_utc"]
+              "time_wait", "rx_drops", "others_cores", "steal_cores", "due_utc"]
 STAGE_FIELDS = ["run", "mode", "n", "stage", "hits", "first_ms", "p50_ms", "p90_ms", "p99_ms",
                 "last_ms"]
 STAGE_LABELS = {"publish": "producer publishes", "receive": "worker has the delivery",
@@ -149,9 +149,9 @@ def latency_table(runs, targets):
     head = ("| mode | N | received | lost | dup | arrival p50 ms | arrival p90 ms "
             "| arrival p99 ms | arrival max ms | p99 target | read p50 ms | read p99 ms "
             "| read max ms | worker RSS MB (w1/w2) | worker CPU s (w1+w2) "
-            "| publish / confirm ms | others (cores) | TIME_WAIT | rx drops |\n"
+            "| publish / confirm ms | others (cores) | steal (cores) | TIME_WAIT | rx drops |\n"
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:"
-            "|---:|---:|---:|\n")
+            "|---:|---:|---:|---:|\n")
     rows = []
     for r in runs:
         t = target_of(r["mode"], r["n"], targets)
@@ -165,7 +165,7 @@ def latency_table(runs, targets):
             f"| {fmt(r['read_max_ms'])} | {fmt(r['rss_mb_w1'], 0)} / {fmt(r['rss_mb_w2'], 0)} "
             f"| {fmt(r['cpu_s_w1'] + r['cpu_s_w2'], 2)} "
             f"| {fmt(r['publish_ms'])} / {fmt(r['confirm_ms'])} | {fmt(r['others_cores'], 2)} "
-            f"| {r['time_wait']:,} | {r.get('rx_drops', '-')} |")
+            f"| {fmt(r.get('steal_cores'), 2)} | {r['time_wait']:,} | {r.get('rx_drops', '-')} |")
     return head + "\n".join(rows) + "\n"
 
 
