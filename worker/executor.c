@@ -229,10 +229,6 @@ static void *executor_main(void *arg)
             break;
         }
         executor_pass(ex, in);
-        /* Freeing handles takes the allocator's time: never while a request waits for its
-         * instant (the release window). Otherwise cheap: it acts once a period at most. */
-        if (ex->nheld == 0)
-            httpcall_thread_trim(clock_mono_ns());
         if (stopping && executor_idle(ex))
             break;
         executor_poll(ex);

@@ -4,7 +4,6 @@
 
 #include "clock.h"
 #include "curlconnect.h"
-#include "easycache.h"
 #include "err.h"
 #include "preconn.h"
 
@@ -39,43 +38,42 @@ void httpcall_set_policy(const netguard *guard, const char *ca_file)
     httpcall_policy_gen++;
 }
 
-/* Easy handles kept per executor thread for its next jobs (easycache.h). Only threads that
- * called httpcall_thread_init keep any (they drop them at httpcall_thread_fini), so no thread
- * leaves handles behind when it ends. */
-static _Thread_local easycache httpcall_easy;
+/* Easy handles kept per executor thread for the next job: curl_easy_init and _cleanup were a
+ * good part of a job's malloc traffic, and curl_easy_reset keeps the handle's allocations.
+ * Only threads that called httpcall_thread_init keep any (they drop them at httpcall_thread_fini),
+ * so no thread leaves handles behind when it ends. */
+#define HTTPCALL_EASY_CACHE 128
+static _Thread_local CURL *httpcall_easy_cache[HTTPCALL_EASY_CACHE];
+static _Thread_local size_t httpcall_easy_n;
 static _Thread_local bool httpcall_easy_on;
 /* Whether this libcurl calls connect() on a socket reported connected (curlconnect.h). */
 static bool httpcall_connect_marks;
 
 static CURL *httpcall_easy_get(void)
 {
-    return httpcall_easy_on ? easycache_get(&httpcall_easy) : curl_easy_init();
+    return httpcall_easy_n ? httpcall_easy_cache[--httpcall_easy_n] : curl_easy_init();
 }
 
 static void httpcall_easy_put(CURL *e)
 {
-    if (httpcall_easy_on)
-        easycache_put(&httpcall_easy, e);
-    else
-        curl_easy_cleanup(e);
+    if (httpcall_easy_on && httpcall_easy_n < HTTPCALL_EASY_CACHE) {
+        curl_easy_reset(e);
+        httpcall_easy_cache[httpcall_easy_n++] = e;
+        return;
+    }
+    curl_easy_cleanup(e);
 }
 
 void httpcall_thread_init(void)
 {
-    easycache_init(&httpcall_easy);
     httpcall_easy_on = true;
-}
-
-void httpcall_thread_trim(int64_t now_ns)
-{
-    if (httpcall_easy_on)
-        easycache_trim(&httpcall_easy, now_ns);
 }
 
 void httpcall_thread_fini(void)
 {
     httpcall_easy_on = false;
-    easycache_fini(&httpcall_easy);
+    while (httpcall_easy_n)
+        curl_easy_cleanup(httpcall_easy_cache[--httpcall_easy_n]);
 }
 
 int httpcall_global_init(void)

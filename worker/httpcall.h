@@ -64,9 +64,6 @@ void httpcall_set_policy(const netguard *guard, const char *ca_file);
  * executor) calls httpcall_thread_init once, and httpcall_thread_fini before it ends, which
  * frees what it kept. Other threads simply allocate and free. */
 void httpcall_thread_init(void);
-/* Free the handles this thread has kept unused for a while (easycache_trim); call it now and
- * then (now_ns: monotonic). A no-op on threads without httpcall_thread_init. */
-void httpcall_thread_trim(int64_t now_ns);
 void httpcall_thread_fini(void);
 
 /* A multi handle with the given connection limits. ERR_OK or ERR_NOMEM; caller owns *out. */
