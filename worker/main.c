@@ -12,6 +12,7 @@
 #include "pool.h"
 #include "recent.h"
 #include "redact.h"
+#include "rtprio.h"
 #include "settle.h"
 #include "signcfg.h"
 #include "topology.h"
@@ -47,7 +48,7 @@ typedef struct run_cfg {
     bool allow_unsigned;
     sign_ring *ring; /* NULL when running --allow-unsigned without a key */
     trust_publishers pubs;
-    int64_t threads, max_inflight, heartbeat, capture;
+    int64_t threads, max_inflight, heartbeat, capture, release_prio;
     int64_t grace_ms;
     int level, format, results;
 } run_cfg;
@@ -184,6 +185,16 @@ static void worker_fini(worker *w)
     outq_free(w->q);
 }
 
+/* Before any executor thread: they read the level rtprio_setup leaves. */
+static void worker_release_priority(int64_t prio)
+{
+    char err[160];
+    if (rtprio_setup((int)prio, err, sizeof err))
+        log_notice("held requests are released at SCHED_FIFO priority %lld", (long long)prio);
+    else if (prio > 0)
+        log_notice("--release-priority: %s; held requests are released at normal priority", err);
+}
+
 /* Build the pool and its companions, run the I/O loop on this thread, tear down. */
 static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallow)
 {
@@ -194,6 +205,7 @@ static int worker_run(const run_cfg *cfg, const char *const *allow, size_t nallo
     settle_env env = {ident, topo_retry_delay_ms, TOPO_RETRY_LEVELS, cfg->ring,
                       (settle_results)cfg->results};
     worker w = {0};
+    worker_release_priority(cfg->release_prio);
     if (worker_build(&w, cfg, &env, allow, nallow) != ERR_OK) {
         log_err("cannot start: out of memory or threads");
         worker_fini(&w);
@@ -253,6 +265,10 @@ static int cmd_run(int argc, char **argv)
          "executor threads (0 = one per core)", NULL, 0, 256, 0},
         {"max-inflight", "SALVO_MAX_INFLIGHT", CONFIG_INT, &c.max_inflight, "1000",
          "jobs in flight at once (the consumer prefetch)", NULL, 1, 65535, 0},
+        {"release-priority", "SALVO_RELEASE_PRIORITY", CONFIG_INT, &c.release_prio, "1",
+         "SCHED_FIFO priority of the moment held jobs' requests go out, so other threads cannot "
+         "delay them (0 = normal priority; needs CAP_SYS_NICE or RLIMIT_RTPRIO)",
+         NULL, 0, RTPRIO_MAX, 0},
         {"grace", "SALVO_GRACE", CONFIG_DURATION, &c.grace_ms, "30s",
          "on SIGTERM, how long jobs in flight may finish", NULL, 0, 3600000, 0},
         {"heartbeat", "SALVO_HEARTBEAT", CONFIG_INT, &c.heartbeat, "10",

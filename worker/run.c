@@ -7,6 +7,7 @@
 #include "expand.h"
 #include "jobwire.h"
 #include "log.h"
+#include "rtprio.h"
 #include "trust.h"
 
 #include <inttypes.h>
@@ -272,10 +273,15 @@ static void run_move(task *t)
 void run_release(executor *ex)
 {
     int64_t now = clock_real_ns();
-    if (ex->nheld == 0 || now < ex->held_next_ns)
+    if (ex->nheld == 0 || now < ex->held_next_ns) {
+        rtprio_lower(); /* raised for a wake-up that was not the instant (executor_poll) */
         return;
+    }
     /* Only the held transfers are walked: after the instant every slice of a burst starts more
-     * of them, and walking all running transfers each time was 5 % of a worker's CPU then. */
+     * of them, and walking all running transfers each time was 5 % of a worker's CPU then.
+     * From the first release on, the walk runs at real-time priority (rtprio.h): the threads
+     * each send wakes must not preempt the sends still to go. Moves alone need not, as they
+     * are 180 ms early. */
     int64_t next = INT64_MAX;
     for (task *t = ex->held, *after; t; t = after) {
         after = t->hnext;
@@ -283,6 +289,7 @@ void run_release(executor *ex)
             run_move(t);
         int64_t at = run_held_next_ns(t);
         if (!httpcall_staged(t->call) && at <= now) {
+            rtprio_raise();
             httpcall_release(t->call);
             run_unhold(ex, t);
             t->start_ns = clock_real_ns();
@@ -293,6 +300,7 @@ void run_release(executor *ex)
         }
     }
     ex->held_next_ns = next;
+    rtprio_lower();
 }
 
 int run_release_ms(const executor *ex)
