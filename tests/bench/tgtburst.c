@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 typedef struct tb_opts {
     int port;
     long count, threads;
+    int priority; /* SCHED_FIFO priority of the writers, as the workers' --release-priority */
     long long at_s;
     const char *prefix; /* Idempotency-Key prefix: how the driver finds these records */
 } tb_opts;
@@ -61,6 +63,13 @@ static void *tb_writer(void *arg)
 {
     tb_thread *t = arg;
     char req[TB_REQ_MAX];
+    /* Raised before the sleep, as a worker's executor sleeps raised until its instant. */
+    struct sched_param sp = {.sched_priority = t->o->priority};
+    if (t->o->priority > 0 && sched_setscheduler(0, SCHED_FIFO, &sp) != 0) {
+        fprintf(stderr, "tgtburst: SCHED_FIFO %d refused: %s\n", t->o->priority, strerror(errno));
+        t->failed = t->hi - t->lo; /* no floor at another priority than asked */
+        return NULL;
+    }
     clock_sleep_until_real(t->o->at_s * CLOCK_NS_PER_SEC);
     t->first_ns = clock_real_ns();
     for (long i = t->lo; i < t->hi; i++) {
@@ -78,9 +87,12 @@ static void *tb_writer(void *arg)
 static void tb_usage(int code)
 {
     fputs("usage: tgtburst --port P --count N --at EPOCH_S --prefix KEY [--threads K]\n"
+          "                [--priority R]\n"
           "  Opens N connections to 127.0.0.1:P now, writes one GET on each at EPOCH_S from K\n"
           "  threads (default 2) with Idempotency-Key KEY#i, keeps them open 3 s, and prints\n"
-          "  one JSON line. Exit 0, 1 when connections or writes failed, 2 on bad usage.\n",
+          "  one JSON line. The writers run at SCHED_FIFO R when R > 0 (default 0: normal), as\n"
+          "  salvo-worker --release-priority R releases. Exit 0, 1 when connections or writes\n"
+          "  failed (or the priority was refused), 2 on bad usage.\n",
           code ? stderr : stdout);
     exit(code);
 }
@@ -88,15 +100,12 @@ static void tb_usage(int code)
 static void tb_options(int argc, char **argv, tb_opts *o)
 {
     static const struct option lo[] = {
-        {"port", required_argument, NULL, 'p'},
-        {"count", required_argument, NULL, 'n'},
-        {"threads", required_argument, NULL, 'k'},
-        {"at", required_argument, NULL, 'a'},
-        {"prefix", required_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},    {"count", required_argument, NULL, 'n'},
+        {"threads", required_argument, NULL, 'k'}, {"at", required_argument, NULL, 'a'},
+        {"prefix", required_argument, NULL, 'x'},  {"priority", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    *o = (tb_opts){0, 0, 2, 0, NULL};
+    *o = (tb_opts){0, 0, 2, 0, 0, NULL};
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         if (ch == 'p')
@@ -109,11 +118,14 @@ static void tb_options(int argc, char **argv, tb_opts *o)
             o->at_s = atoll(optarg);
         else if (ch == 'x')
             o->prefix = optarg;
+        else if (ch == 'r')
+            o->priority = atoi(optarg);
         else
             tb_usage(ch == 'h' ? 0 : 2);
     }
     if (o->port <= 0 || o->port > 65535 || o->count < 1 || o->threads < 1 ||
-        o->threads > TB_THREADS_MAX || o->at_s <= 0 || !o->prefix || optind != argc)
+        o->threads > TB_THREADS_MAX || o->at_s <= 0 || !o->prefix || o->priority < 0 ||
+        o->priority > 99 || optind != argc)
         tb_usage(2);
 }
 
