@@ -182,11 +182,14 @@ static void executor_poll(executor *ex)
     /* A thread whose next timed wake-up is its held requests' instant sleeps raised (rtprio.h).
      * Woken at normal priority, it queued behind what the other executors' first sends had
      * woken and began its own burst milliseconds late (2-3 ms of 10 in a 1,000-job burst on 2
-     * cores). run_release, the pass's first step, lowers it at once after any other wake-up. */
+     * cores). Woken for anything else, it goes back to normal priority at once; woken for the
+     * instant, run_release (the pass's first step) lowers it after the walk. */
     int ms = executor_poll_ms(ex);
     if (ex->nheld && run_release_ms(ex) <= ms)
         rtprio_raise();
     httpcall_multi_poll(ex->multi, fds, n, ms);
+    if (!ex->nheld || run_release_ms(ex) > 0)
+        rtprio_lower();
     if (ex->release_armed_ns && (fds[0].revents & POLLIN)) {
         uint64_t expirations;
         ssize_t r = read(ex->release_fd, &expirations, sizeof expirations);

@@ -273,10 +273,8 @@ static void run_move(task *t)
 void run_release(executor *ex)
 {
     int64_t now = clock_real_ns();
-    if (ex->nheld == 0 || now < ex->held_next_ns) {
-        rtprio_lower(); /* raised for a wake-up that was not the instant (executor_poll) */
+    if (ex->nheld == 0 || now < ex->held_next_ns)
         return;
-    }
     /* Only the held transfers are walked: after the instant every slice of a burst starts more
      * of them, and walking all running transfers each time was 5 % of a worker's CPU then.
      * From the first release on, the walk runs at real-time priority (rtprio.h): the threads
