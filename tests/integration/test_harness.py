@@ -266,6 +266,16 @@ def test_target_threads_share_port_plan_and_records():
     assert len(t.records()) == n + 4
 
 
+def _all_stopped(pid):
+    """Whether every thread of pid is in the stopped state (T in /proc/PID/task/TID/stat)."""
+    task = f"/proc/{pid}/task"
+    states = []
+    for tid in os.listdir(task):
+        with open(f"{task}/{tid}/stat") as f:
+            states.append(f.read().rsplit(")", 1)[1].split()[0])
+    return all(st == "T" for st in states)
+
+
 def test_target_stamps_kernel_arrival():
     """rx_ns is the kernel's stamp of a request's arrival, t_ns the moment the target's thread
     read it: with the target stopped while a burst arrives, every rx_ns falls inside the
@@ -276,6 +286,10 @@ def test_target_stamps_kernel_arrival():
         wait_until("all connections accepted", lambda: t.stats()["connections_open"] >= n)
         os.kill(t.proc.pid, signal.SIGSTOP)
         try:
+            # kill() returns before the stop takes: a thread still running could read the
+            # first requests (seen once in CI, 205 ms before the resume).
+            wait_until("every target thread stopped", lambda: _all_stopped(t.proc.pid),
+                       timeout=5, interval=0.005)
             lo = time.time_ns()
             for i, c in enumerate(conns):
                 c.sendall(b"GET /arr HTTP/1.1\r\nIdempotency-Key: a%d\r\n\r\n" % i)
