@@ -9,6 +9,7 @@
 
 static atomic_int rtprio_cur;        /* 0: off */
 static _Thread_local bool rtprio_up; /* this thread runs at rtprio_cur */
+static atomic_ulong rtprio_raises;   /* times any thread went up */
 
 /* sched_setscheduler(0, ...) acts on the calling thread only (Linux keeps policy per thread). */
 static int rtprio_set(int policy, int prio)
@@ -48,8 +49,15 @@ bool rtprio_raise(void)
     if (!rtprio_up) {
         int prio = rtprio_level();
         rtprio_up = prio > 0 && rtprio_set(SCHED_FIFO, prio) == 0;
+        if (rtprio_up)
+            atomic_fetch_add_explicit(&rtprio_raises, 1, memory_order_relaxed);
     }
     return rtprio_up;
+}
+
+unsigned long rtprio_raise_count(void)
+{
+    return atomic_load_explicit(&rtprio_raises, memory_order_relaxed);
 }
 
 void rtprio_lower(void)

@@ -33,5 +33,8 @@ int rtprio_level(void);
 bool rtprio_raise(void);
 /* Back to normal priority (SCHED_OTHER, the thread's nice value untouched) if raised. */
 void rtprio_lower(void);
+/* How many times any thread was raised since the process started: tests check with it that only
+ * held work raises. Thread-safe. */
+unsigned long rtprio_raise_count(void);
 
 #endif

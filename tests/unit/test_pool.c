@@ -16,9 +16,12 @@
 #include "outq.h"
 #include "pool.h"
 #include "recent.h"
+#include "rtprio.h"
 
+#include <dirent.h>
 #include <microhttpd.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,7 @@ static const int64_t delays[5] = {1000, 5000, 30000, 120000, 600000};
 
 static struct MHD_Daemon *server;
 static uint16_t port;
+static bool rt_on;               /* whether this process may release at SCHED_FIFO 1 (root: yes) */
 static _Atomic int64_t stamp_ns; /* when /stamp was last requested (realtime) */
 
 /* /status/N answers N; /slow/MS answers 200 after MS. */
@@ -67,6 +71,7 @@ static int group_setup(void **state)
 {
     (void)state;
     log_init(LOG_WARN, LOG_TEXT, "test"); /* one line per job would drown the test output */
+    rt_on = rtprio_setup(1, NULL, 0);     /* as the worker does, before any executor */
     server = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
                               NULL, NULL, on_request, NULL, MHD_OPTION_CONNECTION_LIMIT, 1000u,
                               MHD_OPTION_END);
@@ -203,6 +208,7 @@ static void test_stale_generation_not_started(void **state)
 static void test_start_and_drain(void **state)
 {
     fix *f = *state;
+    unsigned long raised = rtprio_raise_count();
     int64_t t0 = clock_mono_ns();
     for (uint32_t i = 0; i < 60; i++)
         pool_dispatch(f->p, make_task(f, "/slow/300", now_ms(), 1, i));
@@ -221,6 +227,7 @@ static void test_start_and_drain(void **state)
         assert_null(inflight_release(f->inf, s->id, s->attempt)); /* nothing parked */
     }
     assert_int_equal(n, 60);
+    assert_int_equal(rtprio_raise_count(), raised); /* nothing held: nothing raised */
     free_list(list);
     /* An executor lets go of a task just after queueing its settle. */
     int64_t end = clock_mono_ns() + CLOCK_NS_PER_SEC;
@@ -230,12 +237,28 @@ static void test_start_and_drain(void **state)
     pool_stop(f->p, false);
 }
 
+/* Whether every thread of this process runs at normal priority (SCHED_OTHER). */
+static bool all_threads_normal(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    bool normal = true;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] != '.' && sched_getscheduler((pid_t)atoi(e->d_name)) != SCHED_OTHER)
+            normal = false;
+    }
+    closedir(d);
+    return normal;
+}
+
 /* A job due 300 ms ahead waits in the hold timer, its request held until its instant: the
- * server sees it at the instant, not before, and not long after. */
+ * server sees it at the instant, not before, and not long after. The release went out raised
+ * (when the process may), and no thread stays raised after it. */
 static void test_hold_until_due(void **state)
 {
     fix *f = *state;
     int64_t due = now_ms() + 300;
+    unsigned long raised = rtprio_raise_count();
     stamp_ns = 0;
     pool_dispatch(f->p, make_task(f, "/stamp", due, 1, 0));
     settle *s = collect(f, 1, 3000);
@@ -244,6 +267,11 @@ static void test_hold_until_due(void **state)
     assert_true(stamp_ns - due * CLOCK_NS_PER_MS < 100 * CLOCK_NS_PER_MS);
     assert_true(s->lateness_ms >= 0 && s->lateness_ms < 100);
     free_list(s);
+    if (rt_on)
+        assert_true(rtprio_raise_count() > raised);
+    else
+        assert_int_equal(rtprio_raise_count(), raised);
+    assert_true(all_threads_normal());
 }
 
 /* A job far in the future is clock skew; a settled (id, attempt) is a duplicate. */
