@@ -182,8 +182,9 @@ static void executor_poll(executor *ex)
     /* A thread whose next timed wake-up is its held requests' instant sleeps raised (rtprio.h).
      * Woken at normal priority, it queued behind what the other executors' first sends had
      * woken and began its own burst milliseconds late (2-3 ms of 10 in a 1,000-job burst on 2
-     * cores). Woken for anything else, it goes back to normal priority at once; woken for the
-     * instant, run_release (the pass's first step) lowers it after the walk. */
+     * cores). Woken for anything else, it goes back to normal priority at once; woken with
+     * something held due, run_release (the pass's first step) lowers it before a move ahead of
+     * its instant and after the walk. */
     int ms = executor_poll_ms(ex);
     if (ex->nheld && run_release_ms(ex) <= ms)
         rtprio_raise();
@@ -236,6 +237,7 @@ static void *executor_main(void *arg)
         bool stopping, aborting;
         task *in = executor_take(ex, &stopping, &aborting);
         if (aborting) {
+            rtprio_lower(); /* woken raised for an instant: dropping is no release */
             run_drop_list(ex, in);
             break;
         }
